@@ -1,0 +1,4 @@
+from dip_lightning.train import main
+
+if __name__ == "__main__":
+    main()

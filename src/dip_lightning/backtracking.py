@@ -1,0 +1,46 @@
+"""The reference's guard against sudden divergence during a DIP fit."""
+
+import math
+
+import torch
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR with peak 1 of a mean squared error: inf for 0, nan for nan."""
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+class Backtracking:
+    """If PSNR against the observation falls by more than `drop_db` since the last good step (or the
+    loss is not finite), copy the parameters of that step back into the network.
+
+    As in the reference, the check runs after the backward pass, so the optimizer step that follows
+    applies the current gradients to the restored parameters; a non-finite step drops its gradients.
+    """
+
+    def __init__(self, drop_db: float = 5.0):
+        self.drop_db = drop_db
+        self.good: list[torch.Tensor] | None = None
+        self.good_psnr = -math.inf
+        self.restores = 0
+
+    @torch.no_grad()
+    def check(self, loss: float, parameters: list[torch.Tensor]) -> bool:
+        """Return True when the parameters were restored."""
+        finite = math.isfinite(loss)
+        psnr = psnr_from_mse(loss)
+        if finite and psnr - self.good_psnr >= -self.drop_db:
+            if self.good is None:
+                self.good = [p.detach().clone() for p in parameters]
+            else:
+                torch._foreach_copy_(self.good, [p.detach() for p in parameters])
+            self.good_psnr = psnr
+            return False
+        if self.good is None:
+            return False
+        torch._foreach_copy_([p.data for p in parameters], self.good)
+        if not finite:
+            for p in parameters:
+                p.grad = None
+        self.restores += 1
+        return True

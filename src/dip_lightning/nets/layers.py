@@ -1,0 +1,95 @@
+"""Building blocks shared by the generators: padded convolution, activation, normalisation, concat."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from dip_lightning.errors import InputError
+from dip_lightning.nets.downsampler import LanczosDownsampler
+
+PADDINGS = ("zero", "reflection")
+DOWNSAMPLE_MODES = ("stride", "avg", "max", "lanczos2", "lanczos3")
+ACTIVATIONS = {
+    "LeakyReLU": lambda: nn.LeakyReLU(0.2, inplace=True),
+    "ReLU": lambda: nn.ReLU(inplace=True),
+    "ELU": lambda: nn.ELU(inplace=True),
+    "Swish": lambda: nn.SiLU(inplace=True),
+    "none": nn.Identity,
+}
+NORMS = {
+    "batch": nn.BatchNorm2d,
+    "instance": lambda channels: nn.InstanceNorm2d(channels, affine=False),
+    "none": lambda channels: nn.Identity(),
+}
+
+
+def per_level(value, levels: int, name: str) -> list:
+    """Broadcast a scalar knob to every level, or check that a list has one entry per level."""
+    if isinstance(value, (str, int, float)):
+        return [value] * levels
+    value = list(value)
+    if len(value) != levels:
+        raise InputError(f"{name} has {len(value)} entries but the network has {levels} levels")
+    return value
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise InputError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def norm(kind: str, channels: int) -> nn.Module:
+    if kind not in NORMS:
+        raise InputError(f"unknown norm {kind!r}; choose one of {sorted(NORMS)}")
+    return NORMS[kind](channels)
+
+
+def conv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    bias: bool = True,
+    pad: str = "zero",
+    downsample_mode: str = "stride",
+) -> nn.Sequential:
+    """A 'same' convolution; stride 2 downsamples by `downsample_mode` (a strided conv, or a stride-1
+    conv followed by average / max pooling or a fixed Lanczos filter)."""
+    if pad not in PADDINGS:
+        raise InputError(f"unknown pad {pad!r}; choose one of {PADDINGS}")
+    if downsample_mode not in DOWNSAMPLE_MODES:
+        raise InputError(f"unknown downsample_mode {downsample_mode!r}; choose one of {DOWNSAMPLE_MODES}")
+    layers: list[nn.Module] = []
+    padding = (kernel_size - 1) // 2
+    if pad == "reflection" and padding > 0:
+        layers.append(nn.ReflectionPad2d(padding))
+        padding = 0
+    downsampler = None
+    if stride != 1 and downsample_mode != "stride":
+        downsampler = {
+            "avg": lambda: nn.AvgPool2d(stride, stride),
+            "max": lambda: nn.MaxPool2d(stride, stride),
+            "lanczos2": lambda: LanczosDownsampler(stride, support=2),
+            "lanczos3": lambda: LanczosDownsampler(stride, support=3),
+        }[downsample_mode]()
+        stride = 1
+    layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=padding, bias=bias))
+    if downsampler is not None:
+        layers.append(downsampler)
+    return nn.Sequential(*layers)
+
+
+def center_crop_to(tensor: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    top = (tensor.shape[-2] - height) // 2
+    left = (tensor.shape[-1] - width) // 2
+    return tensor[..., top : top + height, left : left + width]
+
+
+def concat_cropped(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along channels after centre-cropping all inputs to the smallest height and width,
+    so sizes that are not a multiple of the network's stride still run."""
+    height = min(t.shape[-2] for t in tensors)
+    width = min(t.shape[-1] for t in tensors)
+    return torch.cat([center_crop_to(t, height, width) for t in tensors], dim=1)

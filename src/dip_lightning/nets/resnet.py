@@ -1,0 +1,56 @@
+"""ResNet generator: full-resolution residual blocks, no down- or upsampling (total stride 1)."""
+
+import torch
+from torch import nn
+
+from dip_lightning.nets.layers import activation, conv, norm
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, channels: int, norm_layer: str, act_fun: str, bias: bool, pad: str, residual: bool):
+        super().__init__()
+        self.body = nn.Sequential(
+            conv(channels, channels, 3, bias=bias, pad=pad),
+            norm(norm_layer, channels),
+            activation(act_fun),
+            conv(channels, channels, 3, bias=bias, pad=pad),
+            norm(norm_layer, channels),
+        )
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class ResNet(nn.Module):
+    """Defaults: the ResNet of the paper's inpainting architecture comparison (8 blocks of 32)."""
+
+    def __init__(
+        self,
+        num_input_channels: int = 32,
+        num_output_channels: int = 3,
+        num_blocks: int = 8,
+        num_channels: int = 32,
+        need_residual: bool = True,
+        act_fun: str = "LeakyReLU",
+        norm_layer: str = "batch",
+        pad: str = "reflection",
+        need_sigmoid: bool = True,
+        need_bias: bool = True,
+    ):
+        super().__init__()
+        block = dict(norm_layer=norm_layer, act_fun=act_fun, bias=need_bias, pad=pad)
+        self.body = nn.Sequential(
+            conv(num_input_channels, num_channels, 3, bias=need_bias, pad=pad),
+            activation(act_fun),
+            *(_ResidualBlock(num_channels, residual=need_residual, **block) for _ in range(num_blocks)),
+            conv(num_channels, num_channels, 3, bias=need_bias, pad=pad),
+            norm(norm_layer, num_channels),
+        )
+        self.head = conv(num_channels, num_output_channels, 3, bias=need_bias, pad=pad)
+        self.out = nn.Sigmoid() if need_sigmoid else nn.Identity()
+        self.total_stride = 1
+        self.min_input_size = 2 if pad == "reflection" else 1
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.head(self.body(z)))

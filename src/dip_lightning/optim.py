@@ -1,0 +1,53 @@
+"""The reference's 'LBFGS' option as one optimizer: a short Adam warm-up, then L-BFGS."""
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+
+class AdamThenLBFGS(torch.optim.Optimizer):
+    """`warmup_steps` Adam steps at `warmup_lr`, then L-BFGS at `lr` with no tolerance stop.
+
+    Each step is one L-BFGS iteration; its history is kept across steps, so N steps here equal the
+    reference's single L-BFGS call with max_iter=N. It needs the closure that the DIP loop passes.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float = 0.01,
+        warmup_steps: int = 100,
+        warmup_lr: float = 0.001,
+        history_size: int = 100,
+    ):
+        params = list(params)
+        super().__init__(params, {"lr": lr})
+        self.warmup_steps = warmup_steps
+        self.adam = torch.optim.Adam(params, lr=warmup_lr)
+        self.lbfgs = torch.optim.LBFGS(
+            params, lr=lr, max_iter=1, history_size=history_size, tolerance_grad=-1, tolerance_change=-1
+        )
+        self.steps_taken = 0
+
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
+        if closure is None:
+            raise RuntimeError("AdamThenLBFGS needs a closure (it does not run with 16-mixed precision)")
+        self.steps_taken += 1
+        if self.steps_taken <= self.warmup_steps:
+            with torch.enable_grad():
+                loss = closure()
+            self.adam.step()
+            return loss
+        self.lbfgs.param_groups[0]["lr"] = self.param_groups[0]["lr"]  # follow any LR schedule
+        return self.lbfgs.step(closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.adam.zero_grad(set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"steps_taken": self.steps_taken, "adam": self.adam.state_dict(), "lbfgs": self.lbfgs.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.steps_taken = state_dict["steps_taken"]
+        self.adam.load_state_dict(state_dict["adam"])
+        self.lbfgs.load_state_dict(state_dict["lbfgs"])

@@ -1,0 +1,86 @@
+"""Entry point: compose the config, build the task, network, optimizer and trainer, fit, record."""
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from dip_lightning.callbacks.result_writer import ResultWriter
+from dip_lightning.errors import InputError
+from dip_lightning.images import read_image
+from dip_lightning.loggers import register_resolvers
+
+log = logging.getLogger(__name__)
+
+
+def config_dir() -> Path:
+    """The configs ship inside the wheel; in a source checkout they are the top-level conf/."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+
+
+def _choice(group: str, fallback: str) -> str:
+    return HydraConfig.get().runtime.choices.get(group, fallback) if HydraConfig.initialized() else fallback
+
+
+def build_module(cfg: DictConfig) -> pl.LightningModule:
+    """The task's LightningModule, with its network, optimizer and images, from the config alone."""
+    if cfg.observed is None:
+        if cfg.ground_truth is not None:
+            raise InputError("ground_truth= scores a user's observed= image; give observed= too")
+        images = {"image": instantiate(cfg.image)}
+    else:
+        truth = read_image(cfg.ground_truth) if cfg.ground_truth is not None else None
+        images = {"observed": read_image(cfg.observed), "ground_truth": truth}
+    try:
+        scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+        return instantiate(
+            cfg.task, net=instantiate(cfg.arch), optimizer=instantiate(cfg.optimizer), scheduler=scheduler, **images
+        )
+    except InstantiationException as error:  # say what was wrong with the input, not where Hydra called it
+        if isinstance(error.__cause__, (InputError, FileNotFoundError)):
+            raise error.__cause__ from None
+        raise
+
+
+def run(cfg: DictConfig) -> dict:
+    """Fit one image; return its record (what results.json holds)."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = build_module(cfg)
+    record = {
+        "task": module.task_name,
+        "arch": _choice("arch", type(module.net).__name__.lower()),
+        "image": str(cfg.observed if cfg.observed is not None else cfg.image.source),
+        "seed": cfg.seed,
+    }
+    writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [writer]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log.info(f"{record['task']} with {record['arch']} ({module.num_params:,} parameters) on {record['image']}")
+    try:
+        trainer.fit(module)
+    finally:
+        if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+            sys.modules["wandb"].finish()
+    return writer.results
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Returns the metric a Hydra sweeper optimises (cfg.optimized_metric)."""
+    try:
+        results = run(cfg)
+    except (InputError, FileNotFoundError) as error:
+        log.error(f"{type(error).__name__}: {error}")
+        sys.exit(2)
+    return results.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+
+
+register_resolvers()

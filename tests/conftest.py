@@ -1,0 +1,63 @@
+"""Shared fixtures: compose the real Hydra config (as the command line does) into a temporary folder."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from PIL import Image
+
+from dip_lightning.train import config_dir, run
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Small, fast settings every test run starts from; a test's own overrides come after and win.
+FAST = [
+    "~logger",
+    "save_every=null",
+    "callbacks.progress_bar.refresh_rate=0",
+    "trainer.enable_model_summary=false",
+    "image.max_size=64",
+]
+
+
+def compose_config(output_dir: Path, *overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=[f"output_dir={output_dir}", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def configure(tmp_path):
+    """configure('task=sr', ...) -> the composed config, writing into tmp_path/run."""
+    return lambda *overrides: compose_config(tmp_path / "run", *FAST, *overrides)
+
+
+@pytest.fixture
+def fit(configure):
+    """fit('task=sr', 'task.num_iter=5') -> the run's record (what results.json holds)."""
+    return lambda *overrides: run(configure(*overrides))
+
+
+def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
+    Image.fromarray(array, mode=mode).save(path)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path) -> np.ndarray:
+    """A smooth RGB test picture, 72 x 100 (crops to 64 x 96 for a stride of 32), as uint8."""
+    y, x = np.mgrid[0:72, 0:100]
+    picture = np.stack([128 + 100 * np.sin(x / 9), 128 + 100 * np.cos(y / 7), (x + y) * 2], axis=-1)
+    return picture.clip(0, 255).astype(np.uint8)
+
+
+def shared_image(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"{path} is not here (the paper's test images live in ../shared/data)")
+    return path

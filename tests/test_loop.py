@@ -1,0 +1,139 @@
+"""The DIP loop itself: averaging, input noise, backtracking, NaN, interruption, optimizers."""
+
+import json
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from dip_lightning.backtracking import Backtracking, psnr_from_mse
+from dip_lightning.train import build_module, run
+
+TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+
+
+def test_psnr_from_mse():
+    assert psnr_from_mse(0.01) == pytest.approx(20.0)
+    assert psnr_from_mse(0.0) == math.inf
+    assert math.isnan(psnr_from_mse(float("nan")))
+
+
+def test_backtracking_restores_the_last_good_parameters():
+    weight = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    guard = Backtracking(drop_db=5.0)
+    assert not guard.check(0.01, [weight])  # 20 dB: remembered
+    with torch.no_grad():
+        weight.add_(10)
+    assert not guard.check(0.02, [weight])  # 17 dB: a drop of 3 dB is allowed, remembered
+    with torch.no_grad():
+        weight.mul_(100)
+    weight.grad = torch.ones(2)
+    assert guard.check(0.2, [weight])  # 7 dB: restore
+    assert weight.tolist() == [11.0, 12.0]
+    assert weight.grad is not None  # the reference still applies this step's gradient
+    assert guard.check(float("nan"), [weight])
+    assert weight.grad is None and guard.restores == 2
+
+
+def test_output_average_is_the_exponential_average_of_the_outputs(configure):
+    module = build_module(configure("task.num_iter=3", *TINY_NET, "task.reg_noise_std=0"))
+    outputs = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, batch_outputs, batch, batch_idx):
+            outputs.append(batch_outputs["output"].clone())
+
+    pl.Trainer(
+        max_steps=3,
+        logger=False,
+        callbacks=[Record()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    ).fit(module)
+    expected = outputs[0]
+    for output in outputs[1:]:
+        expected = expected * 0.99 + output * 0.01
+    assert torch.allclose(module.output_avg, expected, atol=1e-6)
+    assert not torch.equal(outputs[0], outputs[1])
+
+
+def test_input_noise_is_redrawn_every_step_and_seeded(configure):
+    module = build_module(configure("task.reg_noise_std=0.05"))
+    module.noise_generator = torch.Generator().manual_seed(1)
+    first, second = module.perturb(module.z), module.perturb(module.z)
+    assert not torch.equal(first, second)
+    assert (first - module.z).std().item() == pytest.approx(0.05, rel=0.05)
+
+
+def test_nan_loss_stops_with_advice_and_keeps_what_was_done(configure, tmp_path, monkeypatch):
+    cfg = configure("task.num_iter=10", *TINY_NET, "task.backtrack_db=null")
+    original = type(build_module(cfg)).data_term
+
+    def data_term(self, output):
+        loss = original(self, output)
+        return loss * float("nan") if self.global_step >= 4 else loss
+
+    monkeypatch.setattr("dip_lightning.tasks.denoise.Denoise.data_term", data_term)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        run(cfg)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"].startswith("failed: FloatingPointError")
+    assert results["steps"] == 4 and results["psnr_avg"] is not None
+
+
+def test_backtracking_recovers_from_a_nan_loss(fit, monkeypatch):
+    from dip_lightning.tasks.denoise import Denoise
+
+    original = Denoise.data_term
+
+    def data_term(self, output):
+        loss = original(self, output)
+        return loss * float("nan") if self.global_step == 4 else loss
+
+    monkeypatch.setattr(Denoise, "data_term", data_term)
+    results = fit("task.num_iter=8", *TINY_NET, "task.backtrack_db=5")
+    assert results["status"] == "finished" and results["backtracks"] == 1
+    assert math.isfinite(results["psnr"])
+
+
+class Interrupt(pl.Callback):
+    """Presses Ctrl-C after the third step."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 3:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_saves_its_result(configure, tmp_path):
+    cfg = configure("task.num_iter=10", *TINY_NET, "+callbacks.interrupt._target_=test_loop.Interrupt")
+    with pytest.raises(SystemExit):
+        run(cfg)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "interrupted" and results["steps"] == 3
+    assert (tmp_path / "run" / "restored_avg.png").is_file()
+
+
+def test_periodic_snapshots_are_written_while_running(fit, tmp_path):
+    fit("task.num_iter=4", *TINY_NET, "save_every=2")
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "finished"
+
+
+def test_lbfgs_option_keeps_fitting_after_its_adam_warm_up(fit):
+    common = ["optimizer=lbfgs", "optimizer.warmup_steps=3", *TINY_NET, "task.reg_noise_std=0"]
+    warmed_up = fit(*common, "task.num_iter=3")
+    results = fit(*common, "task.num_iter=15")
+    assert results["steps"] == 15
+    assert results["psnr_observed"] > warmed_up["psnr_observed"] + 0.2
+
+
+def test_learning_rate_schedule_is_stepped_every_step(configure):
+    module = build_module(
+        configure("scheduler=step", "scheduler.step_size=2", "scheduler.gamma=0.1", "task.num_iter=4", *TINY_NET)
+    )
+    trainer = pl.Trainer(
+        max_steps=4, logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False
+    )
+    trainer.fit(module)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * 0.1**2)

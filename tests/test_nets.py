@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from dip_lightning.nets.resnet import ResNet
+from dip_lightning.nets.skip import Skip
+from dip_lightning.nets.unet import UNet
+from dip_lightning.train import build_module
+
+LIBRARY_DEPTH6 = [
+    "arch.num_channels_down=[16,32,64,128,128,128]",
+    "arch.num_channels_up=[16,32,64,128,128,128]",
+    "arch.num_channels_skip=[0,0,0,0,0,0]",
+    "arch.filter_size_down=5",
+    "arch.need1x1_up=false",
+    "task.input_depth=1",
+]
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["task=denoise"], 2_217_831),  # the default skip net, 32 input channels
+        (["task=inpaint"], 3_002_627),  # kate: 128 skip channels
+        (["task=inpaint", "arch=encoder_decoder", "task.input_type=meshgrid", "task.input_depth=2"], 2_157_955),
+        (["task=inpaint", *LIBRARY_DEPTH6, "image.max_size=192"], 2_996_467),  # library, depth 6
+        (["task=jpeg"], 572_827),  # snail, 3 input channels
+        (["task=denoise", "image=camera"], 2_217_573),  # one output channel (barbara)
+    ],
+)
+def test_parameter_counts_match_the_reference(configure, overrides, expected):
+    module = build_module(configure(*overrides))
+    assert module.num_params == expected
+
+
+@pytest.mark.parametrize(
+    "net, stride",
+    [
+        (Skip(8, 3, [8, 8, 8], [8, 8, 8], [2, 2, 2]), 8),
+        (Skip(8, 3, [8] * 4, [8] * 4, [0] * 4, downsample_mode="lanczos2"), 16),
+        (Skip(8, 3, [8] * 2, [8] * 2, [2, 0], downsample_mode="avg", upsample_mode=["nearest", "bilinear"]), 4),
+        (UNet(8, 3, feature_scale=16, more_layers=0), 16),
+        (UNet(8, 3, feature_scale=16, more_layers=1, upsample_mode="bilinear", norm_layer="batch"), 32),
+        (ResNet(8, 3, num_blocks=2, num_channels=8), 1),
+    ],
+)
+def test_output_shape_range_and_stride(net, stride):
+    assert net.total_stride == stride
+    output = net(torch.rand(1, 8, 64, 32))
+    assert output.shape == (1, 3, 64, 32)
+    assert output.min() >= 0 and output.max() <= 1
+
+
+def test_skip_runs_on_sizes_that_are_not_a_multiple_of_its_stride():
+    """The skip branches are centre-cropped to the deeper branch, as the reference's Concat."""
+    assert Skip(4, 1, [4] * 3, [4] * 3, [2] * 3)(torch.rand(1, 4, 37, 29)).shape == (1, 1, 37, 29)
+
+
+def test_per_level_lists_must_have_one_entry_per_level():
+    with pytest.raises(ValueError, match="num_channels_skip has 2 entries but the network has 3 levels"):
+        Skip(4, 3, [4] * 3, [4] * 3, [4] * 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"act_fun": "Tanhh"}, "unknown activation 'Tanhh'"),
+        ({"pad": "circular"}, "unknown pad 'circular'"),
+        ({"downsample_mode": "area"}, "unknown downsample_mode 'area'"),
+    ],
+)
+def test_unknown_knobs_are_named_in_the_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Skip(4, 3, [4], [4], [4], **kwargs)
