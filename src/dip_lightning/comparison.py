@@ -6,12 +6,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dip_lightning.images import to_pil
 
+MIN_HEIGHT = 256
+
 
 def side_by_side(panels: list[tuple[str, torch.Tensor]]) -> Image.Image:
     """Panels (caption, image) in a row at the size of the largest; smaller ones (an SR observation)
-    are enlarged with nearest-neighbour so that their pixels stay visible."""
-    height = max(image.shape[-2] for _, image in panels)
-    width = max(image.shape[-1] for _, image in panels)
+    are enlarged with nearest-neighbour so that their pixels stay visible, and small runs are zoomed
+    by a whole factor so that the picture is at least `MIN_HEIGHT` pixels high."""
+    zoom = max(1, MIN_HEIGHT // max(image.shape[-2] for _, image in panels))
+    height = zoom * max(image.shape[-2] for _, image in panels)
+    width = zoom * max(image.shape[-1] for _, image in panels)
     caption_height = max(14, height // 16)
     font = ImageFont.load_default(size=caption_height * 0.7)
     canvas = Image.new("RGB", (width * len(panels), height + caption_height), "white")

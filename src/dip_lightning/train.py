@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,8 @@ from dip_lightning.images import read_image
 from dip_lightning.loggers import register_resolvers
 
 log = logging.getLogger(__name__)
+# Lightning 2.6 with torch >= 2.10 warns about its own use of a deprecated torch API at every fit.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def config_dir() -> Path:
