@@ -1,4 +1,6 @@
 import logging
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -32,6 +34,30 @@ def test_16_bit_grayscale_keeps_its_precision(tmp_path):
     image = read_image(write_png(tmp_path / "deep.png", values))
     assert image.shape == (1, 1, 4)
     assert torch.allclose(image[0, 0].double(), torch.tensor(values[0] / 65535.0), atol=1e-7)
+
+
+def _png_rgb16(path, array):
+    """A 16-bit-per-channel RGB PNG, written by hand (Pillow cannot write one)."""
+    height, width, _ = array.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in array)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_16_bit_colour_is_read_at_8_bits_with_a_warning(tmp_path, caplog):
+    values = np.array([[[65535, 256, 0], [40000, 30000, 20000]]], dtype=np.uint16)
+    with caplog.at_level(logging.WARNING):
+        image = read_image(_png_rgb16(tmp_path / "rgb16.png", values))
+    assert image.shape == (3, 1, 2)
+    assert torch.allclose(image[:, 0, 1] * 255, torch.tensor([40000 >> 8, 30000 >> 8, 20000 >> 8]).float(), atol=1e-3)
+    assert "16 bits per colour channel" in caplog.text
 
 
 def test_palette_image_is_read_as_rgb(tmp_path, photo):

@@ -7,7 +7,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from dip_lightning.backtracking import Backtracking, psnr_from_mse
+from dip_lightning.backtracking import Backtracking
+from dip_lightning.metrics import psnr_from_mse
 from dip_lightning.train import build_module, run
 
 TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]

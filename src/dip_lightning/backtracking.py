@@ -4,10 +4,7 @@ import math
 
 import torch
 
-
-def psnr_from_mse(mse: float) -> float:
-    """PSNR with peak 1 of a mean squared error: inf for 0, nan for nan."""
-    return math.inf if mse == 0 else -10 * math.log10(mse)
+from dip_lightning.metrics import psnr_from_mse
 
 
 class Backtracking:

@@ -32,6 +32,8 @@ def embedded_path(name: str) -> Path:
 
 def pil_to_tensor(image: Image.Image, source: str = "image") -> torch.Tensor:
     """8-bit, 16-bit, palette, alpha and CMYK images all become gray (1 channel) or RGB (3)."""
+    if image.mode in ("RGB", "RGBA") and any(";16" in str(tile.args) for tile in getattr(image, "tile", ())):
+        log.warning("%s has 16 bits per colour channel: Pillow reads it at 8 bits (16-bit gray keeps 16)", source)
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         log.warning("%s has an alpha channel: it is ignored (only the colour is restored)", source)

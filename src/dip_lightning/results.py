@@ -10,7 +10,8 @@ import torch
 from dip_lightning.atomic import write_atomically
 from dip_lightning.comparison import side_by_side
 from dip_lightning.images import save_png
-from dip_lightning.tasks.base import DeepImagePrior, psnr, ssim
+from dip_lightning.metrics import psnr, ssim
+from dip_lightning.tasks.base import DeepImagePrior
 
 RESULTS_FILE = "results.json"
 

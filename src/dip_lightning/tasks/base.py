@@ -13,23 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from dip_lightning.backtracking import Backtracking, psnr_from_mse
+from dip_lightning.backtracking import Backtracking
 from dip_lightning.errors import InputError
 from dip_lightning.images import crop, crop_box
 from dip_lightning.inputs import FixedInput, make_input
+from dip_lightning.metrics import psnr, psnr_from_mse, ssim
 
 log = logging.getLogger(__name__)
-
-
-def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR over all channels and pixels with peak 1, as the reference's `compare_psnr`."""
-    return peak_signal_noise_ratio(prediction.float().clamp(0, 1), target.float(), data_range=1.0).item()
-
-
-def ssim(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    return structural_similarity_index_measure(prediction.float().clamp(0, 1), target.float(), data_range=1.0).item()
 
 
 class DeepImagePrior(pl.LightningModule):
@@ -61,40 +52,22 @@ class DeepImagePrior(pl.LightningModule):
         seed: int = 0,
     ):
         super().__init__()
+        # The images are data and the factories objects (an inpainting mask maker too): not hyper-parameters.
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "image", "observed", "ground_truth", "mask"])
         self.automatic_optimization = False
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         generator = torch.Generator().manual_seed(seed)
         source = self._check_sources(image, observed, ground_truth)
+        synthetic = image is not None
 
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on `seed` alone
             torch.manual_seed(seed)
             self.net = net(num_input_channels=input_depth, num_output_channels=source.shape[0])
         self.num_params = sum(p.numel() for p in self.net.parameters())
 
-        # Crop so that the restoration is a multiple of the network's total stride (and of the scale).
-        stride = getattr(self.net, "total_stride", 1)
-        restored_multiple = math.lcm(stride, self.scale)
-        multiple = restored_multiple if image is not None else restored_multiple // self.scale
         self.source_size = tuple(source.shape[-2:])
-        self.crop_box = crop_box(*self.source_size, multiple)
-        (height, width), (_, _, new_height, new_width) = self.source_size, self.crop_box
-        kind = "clean" if image is not None else "observed"
-        if (new_height, new_width) != (height, width):
-            log.info(
-                f"centre-cropped the {kind} image from {width}x{height} to {new_width}x{new_height}, "
-                f"a multiple of {multiple} for the network's stride"
-            )
-        restored_size = (
-            (new_height, new_width) if image is not None else (new_height * self.scale, new_width * self.scale)
-        )
-        min_size = getattr(self.net, "min_input_size", stride)
-        if min(restored_size) < min_size:
-            raise InputError(
-                f"the restored image would be {restored_size[1]}x{restored_size[0]} pixels, but this network needs "
-                f"at least {min_size} on each side: use a larger image or a network with fewer levels"
-            )
-        if image is not None:  # synthetic: crop the clean image, then corrupt it
+        self.crop_box = self._crop_for_network(synthetic)
+        if synthetic:
             clean = crop(image, self.crop_box)
             observation = self.degrade(clean, generator)
         else:
@@ -107,6 +80,27 @@ class DeepImagePrior(pl.LightningModule):
         self.register_buffer("output_avg", torch.zeros(1, source.shape[0], height, width))
         self.backtracking = Backtracking(backtrack_db) if backtrack_db is not None else None
         self.noise_generator: torch.Generator | None = None
+
+    def _crop_for_network(self, synthetic: bool) -> tuple[int, int, int, int]:
+        """The centre crop of the source image that makes the restoration a multiple of the network's
+        total stride (and of the scale), as the reference crops its images; refuse what is too small."""
+        stride = getattr(self.net, "total_stride", 1)
+        multiple = math.lcm(stride, self.scale) // (1 if synthetic else self.scale)
+        box = crop_box(*self.source_size, multiple)
+        (height, width), (_, _, new_height, new_width) = self.source_size, box
+        if (new_height, new_width) != (height, width):
+            log.info(
+                f"centre-cropped the {'clean' if synthetic else 'observed'} image from {width}x{height} to "
+                f"{new_width}x{new_height}, a multiple of {multiple} for the network's stride"
+            )
+        zoom = 1 if synthetic else self.scale
+        min_size = getattr(self.net, "min_input_size", stride)
+        if min(new_height, new_width) * zoom < min_size:
+            raise InputError(
+                f"the restored image would be {new_width * zoom}x{new_height * zoom} pixels, but this network "
+                f"needs at least {min_size} on each side: use a larger image or a network with fewer levels"
+            )
+        return box
 
     def _check_sources(self, image, observed, ground_truth) -> torch.Tensor:
         if (image is None) == (observed is None):
