@@ -47,17 +47,19 @@ def evaluate(module: DeepImagePrior) -> tuple[dict[str, float | None], dict[str,
     return {name: _number(value) for name, value in metrics.items()}, images
 
 
-def comparison_picture(metrics: dict, images: dict[str, torch.Tensor]):
+def comparison_picture(module: DeepImagePrior, metrics: dict, images: dict[str, torch.Tensor]):
+    """observation | restoration (the averaged one when there is one) | ground truth, with PSNRs."""
+
     def caption(name: str, value: float | None) -> str:
         return name if value is None else f"{name}  {value:.2f} dB"
 
-    best = "restored_avg" if "restored_avg" in images else "restored"
+    if "restored_avg" in images:
+        restored = (caption("averaged", metrics["psnr_avg"]), images["restored_avg"][0])
+    else:
+        restored = (caption("restored", metrics["psnr"]), images["restored"][0])
     panels = [
-        (caption("observation", metrics["psnr_input"]), images["observation"][0]),
-        (
-            caption("averaged" if best == "restored_avg" else "restored", metrics[best.replace("restored", "psnr")]),
-            images[best][0],
-        ),
+        (caption(f"observation ({module.baseline_name})", metrics["psnr_input"]), images["observation"][0]),
+        restored,
     ]
     if "ground_truth" in images:
         panels.append(("ground truth", images["ground_truth"][0]))
@@ -70,7 +72,7 @@ def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict
     metrics, images = evaluate(module)
     for name, image in images.items():
         save_png(image[0], directory / f"{name}.png")
-    save_png(comparison_picture(metrics, images), directory / "comparison.png")
+    save_png(comparison_picture(module, metrics, images), directory / "comparison.png")
     height, width = images["restored"].shape[-2:]
     top, left, crop_height, crop_width = module.crop_box
     record = {

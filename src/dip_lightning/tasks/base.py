@@ -129,8 +129,10 @@ class DeepImagePrior(pl.LightningModule):
         """A: what the observation would be if the image were x (no noise)."""
         return x
 
+    baseline_name = ""  # how `naive_restoration` is made, when it is not the observation itself
+
     def naive_restoration(self) -> torch.Tensor:
-        """The baseline that PSNR gains are measured against: the observation itself by default."""
+        """The baseline that PSNR gains are measured against (`psnr_input`): the observation as is."""
         return self.observed
 
     # ----- the loop -------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class SuperResolve(DeepImagePrior):
     def forward_operator(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsampler(x)
 
+    baseline_name = "bicubic"
+
     def naive_restoration(self) -> torch.Tensor:
         """Bicubic upsampling of the observation."""
         return F.interpolate(self.observed, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
