@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -116,9 +117,22 @@ def test_interrupted_run_saves_its_result(configure, tmp_path):
     assert (tmp_path / "run" / "restored_avg.png").is_file()
 
 
-def test_periodic_snapshots_are_written_while_running(fit, tmp_path):
-    fit("task.num_iter=4", *TINY_NET, "save_every=2")
-    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "finished"
+class PeekResults(pl.Callback):
+    """Reads results.json at the start of every step, as another program could during a run."""
+
+    seen: list[tuple[int, str, int]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        path = Path(trainer.default_root_dir) / "results.json"
+        if path.is_file():
+            record = json.loads(path.read_text())
+            PeekResults.seen.append((trainer.global_step, record["status"], record["steps"]))
+
+
+def test_snapshots_are_written_while_running(fit):
+    PeekResults.seen.clear()
+    fit("task.num_iter=5", *TINY_NET, "save_every=2", "+callbacks.peek._target_=test_loop.PeekResults")
+    assert PeekResults.seen == [(2, "running", 2), (3, "running", 2), (4, "running", 4)]
 
 
 def test_lbfgs_option_keeps_fitting_after_its_adam_warm_up(fit):
