@@ -10,6 +10,7 @@ import torch
 
 from dip_lightning.backtracking import Backtracking
 from dip_lightning.metrics import psnr_from_mse
+from dip_lightning.tasks.denoise import Denoise
 from dip_lightning.train import build_module, run
 
 TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
@@ -71,13 +72,13 @@ def test_input_noise_is_redrawn_every_step_and_seeded(configure):
 
 def test_nan_loss_stops_with_advice_and_keeps_what_was_done(configure, tmp_path, monkeypatch):
     cfg = configure("task.num_iter=10", *TINY_NET, "task.backtrack_db=null")
-    original = type(build_module(cfg)).data_term
+    original = Denoise.data_term
 
     def data_term(self, output):
         loss = original(self, output)
         return loss * float("nan") if self.global_step >= 4 else loss
 
-    monkeypatch.setattr("dip_lightning.tasks.denoise.Denoise.data_term", data_term)
+    monkeypatch.setattr(Denoise, "data_term", data_term)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -86,8 +87,6 @@ def test_nan_loss_stops_with_advice_and_keeps_what_was_done(configure, tmp_path,
 
 
 def test_backtracking_recovers_from_a_nan_loss(fit, monkeypatch):
-    from dip_lightning.tasks.denoise import Denoise
-
     original = Denoise.data_term
 
     def data_term(self, output):

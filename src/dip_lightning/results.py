@@ -29,13 +29,9 @@ def evaluate(module: DeepImagePrior) -> tuple[dict[str, float | None], dict[str,
     restored = module.render()
     averaged = module.output_avg if module.hparams.exp_weight is not None and module.global_step > 0 else None
     truth = module.ground_truth
-    images = {"observation": module.observed, "restored": restored}
+    images = {**module.fixed_images(), "restored": restored}
     if averaged is not None:
         images["restored_avg"] = averaged
-    if truth is not None:
-        images["ground_truth"] = truth
-    if getattr(module, "mask", None) is not None:
-        images["mask"] = module.mask
     metrics = {
         "psnr": psnr(restored, truth) if truth is not None else None,
         "psnr_avg": psnr(averaged, truth) if truth is not None and averaged is not None else None,

@@ -129,6 +129,13 @@ class DeepImagePrior(pl.LightningModule):
         """A: what the observation would be if the image were x (no noise)."""
         return x
 
+    def fixed_images(self) -> dict[str, torch.Tensor]:
+        """The images a run saves that do not change while it fits: observation, ground truth, ..."""
+        images = {"observation": self.observed}
+        if self.ground_truth is not None:
+            images["ground_truth"] = self.ground_truth
+        return images
+
     baseline_name = ""  # how `naive_restoration` is made, when it is not the observation itself
 
     def naive_restoration(self) -> torch.Tensor:

@@ -32,3 +32,6 @@ class Inpaint(DeepImagePrior):
 
     def forward_operator(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.mask
+
+    def fixed_images(self) -> dict[str, torch.Tensor]:
+        return {**super().fixed_images(), "mask": self.mask}
