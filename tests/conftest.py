@@ -7,6 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from PIL import Image
 
 from dip_lightning.train import config_dir, run
@@ -41,6 +42,24 @@ def configure(tmp_path):
 def fit(configure):
     """fit('task=sr', 'task.num_iter=5') -> the run's record (what results.json holds)."""
     return lambda *overrides: run(configure(*overrides))
+
+
+@pytest.fixture
+def fit_logged(tmp_path):
+    """As `fit`, with the default loggers on (csv/metrics.csv in tmp_path/run)."""
+    fast = [override for override in FAST if override != "~logger"]
+    return lambda *overrides: run(compose_config(tmp_path / "run", *fast, *overrides))
+
+
+def make_net(arch: str, in_channels: int, out_channels: int, **overrides):
+    """A network from its conf/arch yaml (the one place for its defaults) with some keys changed."""
+    changes = [
+        f"arch.{key}={value!r}" if isinstance(value, str) else f"arch.{key}={value}" for key, value in overrides.items()
+    ]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        cfg = compose("config", overrides=[f"arch={arch}", *changes])
+    return instantiate(cfg.arch)(num_input_channels=in_channels, num_output_channels=out_channels)
 
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:

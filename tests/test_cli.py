@@ -27,7 +27,7 @@ def dip(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 def test_cfg_job_shows_the_composed_config(tmp_path):
     result = dip("task=inpaint", "arch=unet", "--cfg", "job", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "_target_: dip_lightning.tasks.inpaint.Inpaint" in result.stdout
+    assert "_target_: dip_lightning.physics.mask.Mask" in result.stdout
     assert "_target_: dip_lightning.nets.unet.UNet" in result.stdout
     assert "lr: 0.001" in result.stdout  # the reference's learning rate for the inpainting U-Net
     assert "_target_: dip_lightning.masks.TextMask" in result.stdout

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import write_png
 
-from dip_lightning.images import crop, crop_box, load_image, read_image
+from dip_lightning.images import load_image, read_image
 
 
 def test_rgb_file_becomes_three_channels_in_unit_range(tmp_path, photo):
@@ -89,17 +89,3 @@ def test_embedded_photographs_need_no_file():
 def test_unknown_source_lists_the_embedded_images():
     with pytest.raises(FileNotFoundError, match="embedded images: astronaut, camera"):
         load_image("astronot")
-
-
-def test_crop_rule_is_the_references_centre_crop():
-    # 400 x 261 snail -> 384 x 256 (d=32): offsets are (W mod d) // 2 and (H mod d) // 2
-    assert crop_box(261, 400, 32) == (2, 8, 256, 384)
-    assert crop_box(512, 512, 32) == (0, 0, 512, 512)
-    assert crop_box(388, 584, 32) == (2, 4, 384, 576)  # zebra -> 576 x 384, as the SR notebook
-    image = torch.arange(10 * 7, dtype=torch.float32).reshape(1, 10, 7)
-    assert torch.equal(crop(image, crop_box(10, 7, 4)), image[:, 1:9, 1:5])
-
-
-def test_image_smaller_than_the_stride_is_refused():
-    with pytest.raises(ValueError, match="image 20x20 is smaller than 32 pixels"):
-        crop_box(20, 20, 32)

@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 import torch
 
 from dip_lightning.backtracking import Backtracking
+from dip_lightning.loss import Loss, LossTerms
 from dip_lightning.metrics import psnr_from_mse
-from dip_lightning.tasks.denoise import Denoise
 from dip_lightning.train import build_module, run
 
 TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
@@ -63,22 +63,33 @@ def test_output_average_is_the_exponential_average_of_the_outputs(configure):
 
 
 def test_input_noise_is_redrawn_every_step_and_seeded(configure):
-    module = build_module(configure("task.reg_noise_std=0.05"))
-    module.noise_generator = torch.Generator().manual_seed(1)
-    first, second = module.perturb(module.z), module.perturb(module.z)
+    prior = build_module(configure("task.reg_noise_std=0.05")).prior
+    prior.net = torch.nn.Identity()  # to see the perturbed input itself
+    generator = torch.Generator().manual_seed(1)
+    first, second = prior(prior.z, generator), prior(prior.z, generator)
     assert not torch.equal(first, second)
-    assert (first - module.z).std().item() == pytest.approx(0.05, rel=0.05)
+    assert (first - prior.z).std().item() == pytest.approx(0.05, rel=0.05)
+    assert torch.equal(prior(prior.z), prior.z)  # no generator: the clean input
+    assert torch.equal(first, prior(prior.z, torch.Generator().manual_seed(1)))
+
+
+def nan_from_step(monkeypatch, step: int, every_step: bool) -> None:
+    """Make the loss NaN at the `step`-th call (and every later one with `every_step`)."""
+    original, calls = Loss.forward, []
+
+    def forward(self, x, observed, operator):
+        calls.append(None)
+        terms = original(self, x, observed, operator)
+        if len(calls) == step + 1 or (every_step and len(calls) > step):
+            return LossTerms(terms.total * float("nan"), terms.data * float("nan"), None)
+        return terms
+
+    monkeypatch.setattr(Loss, "forward", forward)
 
 
 def test_nan_loss_stops_with_advice_and_keeps_what_was_done(configure, tmp_path, monkeypatch):
     cfg = configure("task.num_iter=10", *TINY_NET, "task.backtrack_db=null")
-    original = Denoise.data_term
-
-    def data_term(self, output):
-        loss = original(self, output)
-        return loss * float("nan") if self.global_step >= 4 else loss
-
-    monkeypatch.setattr(Denoise, "data_term", data_term)
+    nan_from_step(monkeypatch, 4, every_step=True)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -87,13 +98,7 @@ def test_nan_loss_stops_with_advice_and_keeps_what_was_done(configure, tmp_path,
 
 
 def test_backtracking_recovers_from_a_nan_loss(fit, monkeypatch):
-    original = Denoise.data_term
-
-    def data_term(self, output):
-        loss = original(self, output)
-        return loss * float("nan") if self.global_step == 4 else loss
-
-    monkeypatch.setattr(Denoise, "data_term", data_term)
+    nan_from_step(monkeypatch, 4, every_step=False)
     results = fit("task.num_iter=8", *TINY_NET, "task.backtrack_db=5")
     assert results["status"] == "finished" and results["backtracks"] == 1
     assert math.isfinite(results["psnr"])

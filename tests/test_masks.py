@@ -21,7 +21,7 @@ def test_bernoulli_mask_misses_the_asked_fraction_and_is_seeded():
 
 
 def test_text_mask_hides_a_minority_of_pixels_in_lines():
-    mask = TextMask()(128, 128, generator())
+    mask = TextMask("Deep Image Prior restores what is hidden", 10)(128, 128, generator())
     missing = 1 - mask.mean().item()
     assert 0.03 < missing < 0.4
     rows_hit = (mask[0] == 0).any(dim=1).float().mean().item()

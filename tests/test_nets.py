@@ -1,9 +1,7 @@
 import pytest
 import torch
+from conftest import make_net
 
-from dip_lightning.nets.resnet import ResNet
-from dip_lightning.nets.skip import Skip
-from dip_lightning.nets.unet import UNet
 from dip_lightning.train import build_module
 
 LIBRARY_DEPTH6 = [
@@ -32,18 +30,36 @@ def test_parameter_counts_match_the_reference(configure, overrides, expected):
     assert module.num_params == expected
 
 
+def skip_levels(levels: int, channels: int = 8, skip: int | list[int] = 2) -> dict:
+    return {
+        "num_channels_down": [channels] * levels,
+        "num_channels_up": [channels] * levels,
+        "num_channels_skip": skip if isinstance(skip, list) else [skip] * levels,
+    }
+
+
+SKIP3 = skip_levels(3)
+NB = ["nearest", "bilinear"]
+
+
 @pytest.mark.parametrize(
-    "net, stride",
+    "spec, stride",
     [
-        (Skip(8, 3, [8, 8, 8], [8, 8, 8], [2, 2, 2]), 8),
-        (Skip(8, 3, [8] * 4, [8] * 4, [0] * 4, downsample_mode="lanczos2"), 16),
-        (Skip(8, 3, [8] * 2, [8] * 2, [2, 0], downsample_mode="avg", upsample_mode=["nearest", "bilinear"]), 4),
-        (UNet(8, 3, feature_scale=16, more_layers=0), 16),
-        (UNet(8, 3, feature_scale=16, more_layers=1, upsample_mode="bilinear", norm_layer="batch"), 32),
-        (ResNet(8, 3, num_blocks=2, num_channels=8), 1),
+        (dict(arch="skip", **SKIP3), 8),
+        (dict(arch="skip", **skip_levels(4, skip=0), downsample_mode="lanczos2"), 16),
+        (
+            dict(
+                arch="skip", **{**skip_levels(2), "num_channels_skip": [2, 0]}, downsample_mode="avg", upsample_mode=NB
+            ),
+            4,
+        ),
+        (dict(arch="unet", feature_scale=16, more_layers=0), 16),
+        (dict(arch="unet", feature_scale=16, more_layers=1, upsample_mode="bilinear", norm_layer="batch"), 32),
+        (dict(arch="resnet", num_blocks=2, num_channels=8), 1),
     ],
 )
-def test_output_shape_range_and_stride(net, stride):
+def test_output_shape_range_and_stride(spec, stride):
+    net = make_net(in_channels=8, out_channels=3, **spec)
     assert net.total_stride == stride
     output = net(torch.rand(1, 8, 64, 32))
     assert output.shape == (1, 3, 64, 32)
@@ -52,12 +68,13 @@ def test_output_shape_range_and_stride(net, stride):
 
 def test_skip_runs_on_sizes_that_are_not_a_multiple_of_its_stride():
     """The skip branches are centre-cropped to the deeper branch, as the reference's Concat."""
-    assert Skip(4, 1, [4] * 3, [4] * 3, [2] * 3)(torch.rand(1, 4, 37, 29)).shape == (1, 1, 37, 29)
+    net = make_net("skip", 4, 1, **skip_levels(3, channels=4))
+    assert net(torch.rand(1, 4, 37, 29)).shape == (1, 1, 37, 29)
 
 
 def test_per_level_lists_must_have_one_entry_per_level():
     with pytest.raises(ValueError, match="num_channels_skip has 2 entries but the network has 3 levels"):
-        Skip(4, 3, [4] * 3, [4] * 3, [4] * 2)
+        make_net("skip", 4, 3, **skip_levels(3, channels=4, skip=[4, 4]))
 
 
 @pytest.mark.parametrize(
@@ -70,4 +87,4 @@ def test_per_level_lists_must_have_one_entry_per_level():
 )
 def test_unknown_knobs_are_named_in_the_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        Skip(4, 3, [4], [4], [4], **kwargs)
+        make_net("skip", 4, 3, **skip_levels(1, channels=4), **kwargs)

@@ -26,7 +26,7 @@ def test_reference_inpainting_masks_load_with_their_known_fraction(configure, na
             f"mask.path={mask}",
         )
     )
-    assert module.mask.mean().item() == pytest.approx(known_fraction, abs=0.002)
+    assert module.physics.operator.mask.mean().item() == pytest.approx(known_fraction, abs=0.002)
     assert module.observed.shape[1] == 3
 
 
@@ -59,7 +59,7 @@ def test_barbara_runs_with_one_channel(configure):
         )
     )
     assert module.num_params == 2_217_573
-    assert 1 - module.mask.mean().item() == pytest.approx(0.5, abs=0.01)
+    assert 1 - module.physics.operator.mask.mean().item() == pytest.approx(0.5, abs=0.01)
 
 
 def test_f16_denoising_gains_over_5_db(fit):
@@ -67,3 +67,12 @@ def test_f16_denoising_gains_over_5_db(fit):
     results = fit("task=denoise", "image=file", f"image.source={f16}", "image.max_size=128", "task.num_iter=800")
     assert results["psnr_input"] == pytest.approx(20.5, abs=0.5)
     assert results["psnr_avg"] > results["psnr_input"] + 5
+
+
+def test_flash_no_flash_cave_pair_is_cropped_as_the_reference(configure):
+    flash = shared_image("dip", "flash_no_flash", "cave01_00_flash.jpg")  # 774 x 706 -> 768 x 704
+    no_flash = shared_image("dip", "flash_no_flash", "cave01_01_noflash.jpg")
+    module = build_module(configure("task=flash", f"observed={no_flash}", f"task.input_image={flash}"))
+    assert module.observed.shape == (1, 3, 704, 768)
+    assert module.prior.z.shape == (1, 3, 704, 768)
+    assert module.num_params == 2_184_307

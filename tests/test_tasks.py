@@ -1,19 +1,25 @@
 """Every task with every network, through the same composed config the command line uses."""
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from conftest import write_png
 from PIL import Image
 
+from dip_lightning.comparison import comparison_panels
 from dip_lightning.errors import InputError
 from dip_lightning.images import read_image
+from dip_lightning.results import evaluate
 from dip_lightning.train import build_module
 
 SMALL_NET = ["arch.num_channels_down=[32,32,32]", "arch.num_channels_up=[32,32,32]", "arch.num_channels_skip=[4,4,4]"]
-TASKS = ["denoise", "sr", "inpaint", "jpeg"]
+TASKS = ["denoise", "sr", "inpaint", "jpeg", "deblur"]
 ARCHS = ["skip", "encoder_decoder", "unet", "resnet"]
 RESULT_FIELDS = {
     "task",
@@ -51,7 +57,8 @@ def test_every_task_runs_with_every_network(fit, tmp_path, task, arch):
     observation = read_image(run / "observation.png")
     assert observation.shape == ((3, 16, 16) if task == "sr" else (3, 64, 64))
     comparison = Image.open(run / "comparison.png")
-    assert comparison.width == 3 * 256 and comparison.height > 256  # 64 px panels zoomed 4x
+    panels = 5 if task == "sr" else 4  # observation, (bicubic), restored, averaged, ground truth
+    assert comparison.width == panels * 256 and comparison.height > 256  # 64 px panels zoomed 4x
 
 
 def test_a_short_denoising_run_rises_above_the_noisy_input(fit):
@@ -185,8 +192,77 @@ def test_observation_is_the_degraded_ground_truth(configure):
     sr = build_module(configure("task=sr", "task.factor=4"))
     assert sr.observed.shape == (1, 3, 16, 16) and sr.ground_truth.shape == (1, 3, 64, 64)
     inpaint = build_module(configure("task=inpaint", "mask=bernoulli"))
-    assert torch.equal(inpaint.observed, inpaint.ground_truth * inpaint.mask)
+    assert torch.equal(inpaint.observed, inpaint.ground_truth * inpaint.physics.operator.mask)
     denoise = build_module(configure("task=denoise", "task.sigma=25"))
     noise = denoise.observed - denoise.ground_truth
     assert noise.std().item() == pytest.approx(25 / 255, rel=0.15)
     assert denoise.observed.min() >= 0 and denoise.observed.max() <= 1  # clipped, as the reference
+
+
+# ----- the two tasks added on the physics seams ------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_deblurring_is_one_python_file_and_one_yaml_under_80_lines():
+    files = [ROOT / "src" / "dip_lightning" / "physics" / "blur.py", ROOT / "conf" / "task" / "deblur.yaml"]
+    assert sum(len(path.read_text().splitlines()) for path in files) < 80
+
+
+def test_deblurring_sharpens_above_the_blurred_input(fit):
+    results = fit("task=deblur", "task.num_iter=400", *SMALL_NET)
+    assert results["psnr_input"] < 19  # the blurred observation
+    assert results["psnr"] > results["psnr_input"] + 1.0
+
+
+def test_users_blurred_photo_with_their_kernel(fit, tmp_path, photo):
+    kernel = np.zeros((7, 7), np.uint8)
+    kernel[3, 1:6] = 255
+    blurred = write_png(tmp_path / "blurred.png", photo)
+    kernel_path = write_png(tmp_path / "k.png", kernel)
+    results = fit("task=deblur", f"observed={blurred}", f"task.kernel={kernel_path}", "task.num_iter=3")
+    assert results["task"] == "deblur" and results["size"] == [64, 96] and results["psnr"] is None
+
+
+def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp_path, photo):
+    flash = write_png(tmp_path / "flash.png", np.clip(photo * 1.4 + 20, 0, 255).astype(np.uint8))
+    no_flash = write_png(tmp_path / "noflash.png", (photo * 0.5).astype(np.uint8))
+    overrides = ["task=flash", f"observed={no_flash}", f"task.input_image={flash}", "task.num_iter=3"]
+    assert configure(*overrides).optimizer.lr == 0.1  # the reference's
+    results = fit(*overrides)
+    assert results["num_params"] == 2_184_307  # the default skip net with 3 input channels
+    assert results["size"] == [64, 96] and "input.png" in results["files"]
+    saved_input = read_image(tmp_path / "run" / "input.png")
+    assert torch.allclose(saved_input, read_image(flash)[:, 4:68, 2:98], atol=1 / 255)  # cropped as the photo
+
+
+def test_flash_no_flash_needs_the_flash_photo(configure, tmp_path, photo):
+    no_flash = write_png(tmp_path / "noflash.png", photo)
+    with pytest.raises(ValueError, match="input_type=image needs task.input_image=PATH"):
+        build_module(configure("task=flash", f"observed={no_flash}"))
+    small = write_png(tmp_path / "small.png", photo[:40, :40])
+    with pytest.raises(ValueError, match="the input image is 40x40 but the restoration's source is 100x72"):
+        build_module(configure("task=flash", f"observed={no_flash}", f"task.input_image={small}"))
+
+
+# ----- one name, one number ------------------------------------------------------------------------
+def test_the_logged_curve_and_results_json_agree(fit_logged, tmp_path):
+    results = fit_logged("task.num_iter=20")
+    rows = list(csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open()))
+    last = rows[-1]
+    for name in ("psnr", "psnr_avg", "ssim", "ssim_avg", "psnr_observed"):
+        assert round(float(last[name]), 4) == pytest.approx(results[name], abs=2e-4), name
+
+
+def test_comparison_names_each_panel_and_the_runs_state(configure):
+    module = build_module(configure("task=sr", "task.num_iter=3", *SMALL_NET))
+    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    pl.Trainer(max_steps=3, **quiet).fit(module)
+    record = {**module.record(), **evaluate(module), "arch": "skip", "status": "interrupted"}
+    title, panels = comparison_panels(module, record)
+    assert title == "sr, skip: step 3 of 3, interrupted"
+    captions = [caption.split("  ")[0] for caption, _ in panels]
+    assert captions == ["observation", "bicubic", "restored", "averaged", "ground truth"]
+    assert panels[1][0] == f"bicubic  {record['psnr_input']:.2f} dB"
+    bicubic = F.interpolate(module.observed, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+    assert torch.equal(panels[1][1], bicubic[0])
+    assert panels[0][1].shape == (3, 16, 16)  # the observation as it is (the picture enlarges it)

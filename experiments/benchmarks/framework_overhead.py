@@ -69,7 +69,7 @@ def lightning_seconds_per_step(cfg, steps: int) -> float:
 
 def plain_seconds_per_step(cfg, steps: int) -> float:
     module = build_module(cfg)  # the same network, z and observation, used as plain tensors
-    net, z, observed = module.net, module.z, module.observed
+    net, z, observed = module.prior.net, module.prior.z, module.observed
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(1)
     average = None

@@ -15,7 +15,7 @@ class Backtracking:
     applies the current gradients to the restored parameters; a non-finite step drops its gradients.
     """
 
-    def __init__(self, drop_db: float = 5.0):
+    def __init__(self, drop_db: float):
         self.drop_db = drop_db
         self.good: list[torch.Tensor] | None = None
         self.good_psnr = -math.inf

@@ -96,22 +96,6 @@ def shrink(image: torch.Tensor, max_size: int) -> torch.Tensor:
     return resize(image, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
-def crop_box(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the centred crop to multiples of `multiple` (the reference's rule)."""
-    new_height, new_width = height - height % multiple, width - width % multiple
-    if new_height == 0 or new_width == 0:
-        raise InputError(
-            f"image {width}x{height} is smaller than {multiple} pixels, the multiple the network needs "
-            "(its total stride): use a larger image or a network with fewer levels"
-        )
-    return (height % multiple) // 2, (width % multiple) // 2, new_height, new_width
-
-
-def crop(image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    top, left, height, width = box
-    return image[..., top : top + height, left : left + width]
-
-
 def to_pil(image: torch.Tensor) -> Image.Image:
     array = (image.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
     return Image.fromarray(array[0]) if array.shape[0] == 1 else Image.fromarray(array.transpose(1, 2, 0))

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 class BernoulliMask:
     """Each pixel is missing with probability `missing_fraction` (Table 1 of the paper: 0.5)."""
 
-    def __init__(self, missing_fraction: float = 0.5):
+    def __init__(self, missing_fraction: float):
         if not 0 <= missing_fraction < 1:
             raise InputError(f"missing_fraction must be in [0, 1), got {missing_fraction}")
         self.missing_fraction = missing_fraction
@@ -29,7 +29,7 @@ class BernoulliMask:
 class TextMask:
     """Lines of text written over the whole image, the kind of overlay the paper removes (fig. 7)."""
 
-    def __init__(self, text: str = "Deep Image Prior restores what is hidden", lines_per_image: int = 10):
+    def __init__(self, text: str, lines_per_image: int):
         self.text = text
         self.lines_per_image = lines_per_image
 
@@ -49,7 +49,7 @@ class TextMask:
 class RectangleMask:
     """One missing rectangle in the centre, `height_fraction` x `width_fraction` of the image."""
 
-    def __init__(self, height_fraction: float = 0.25, width_fraction: float = 0.25):
+    def __init__(self, height_fraction: float, width_fraction: float):
         if not (0 < height_fraction < 1 and 0 < width_fraction < 1):
             raise InputError("height_fraction and width_fraction must be in (0, 1)")
         self.height_fraction, self.width_fraction = height_fraction, width_fraction

@@ -15,10 +15,10 @@ class AdamThenLBFGS(torch.optim.Optimizer):
     def __init__(
         self,
         params: Iterable[torch.Tensor],
-        lr: float = 0.01,
-        warmup_steps: int = 100,
-        warmup_lr: float = 0.001,
-        history_size: int = 100,
+        lr: float,
+        warmup_steps: int,
+        warmup_lr: float,
+        history_size: int,
     ):
         params = list(params)
         super().__init__(params, {"lr": lr})

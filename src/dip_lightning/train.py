@@ -1,4 +1,5 @@
-"""Entry point: compose the config, build the task, network, optimizer and trainer, fit, record."""
+"""Entry point: compose the config, build the task's module (physics, prior, loss, optimizer) and the
+trainer, fit, record."""
 
 import logging
 import sys
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.accelerators import CPUAccelerator
 
 from dip_lightning.callbacks.result_writer import ResultWriter
+from dip_lightning.dip_module import DeepImagePrior
 from dip_lightning.errors import InputError
 from dip_lightning.images import read_image
 from dip_lightning.loggers import register_resolvers
@@ -34,8 +36,9 @@ def _choice(group: str, fallback: str) -> str:
     return HydraConfig.get().runtime.choices.get(group, fallback) if HydraConfig.initialized() else fallback
 
 
-def build_module(cfg: DictConfig) -> pl.LightningModule:
-    """The task's LightningModule, with its network, optimizer and images, from the config alone."""
+def build_module(cfg: DictConfig) -> DeepImagePrior:
+    """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
+    from the config alone."""
     if cfg.observed is None:
         if cfg.ground_truth is not None:
             raise InputError("ground_truth= scores a user's observed= image; give observed= too")
@@ -43,10 +46,21 @@ def build_module(cfg: DictConfig) -> pl.LightningModule:
     else:
         truth = read_image(cfg.ground_truth) if cfg.ground_truth is not None else None
         images = {"observed": read_image(cfg.observed), "ground_truth": truth}
+    task = cfg.task
     try:
-        scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-        return instantiate(
-            cfg.task, net=instantiate(cfg.arch), optimizer=instantiate(cfg.optimizer), scheduler=scheduler, **images
+        return DeepImagePrior(
+            name=task.name,
+            physics=instantiate(task.physics),
+            prior=instantiate(cfg.prior),
+            loss=instantiate(cfg.loss),
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            num_iter=task.num_iter,
+            exp_weight=task.exp_weight,
+            backtrack_db=task.backtrack_db,
+            eval_every=task.eval_every,
+            seed=cfg.seed,
+            **images,
         )
     except InstantiationException as error:  # say what was wrong with the input, not where Hydra called it
         if isinstance(error.__cause__, (InputError, FileNotFoundError)):
@@ -58,9 +72,11 @@ def run(cfg: DictConfig) -> dict:
     """Fit one image; return its record (what results.json holds)."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg)
+    deep = _choice("prior", "deep") == "deep"
     record = {
-        "task": module.task_name,
-        "arch": _choice("arch", type(module.net).__name__.lower()),
+        "task": module.name,
+        "prior": _choice("prior", type(module.prior).__name__.lower()),
+        "arch": _choice("arch", type(module.prior.net).__name__.lower()) if deep else None,
         "image": str(cfg.observed if cfg.observed is not None else cfg.image.source),
         "seed": cfg.seed,
     }
@@ -69,7 +85,8 @@ def run(cfg: DictConfig) -> dict:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     _warn_if_slow_precision(trainer)
-    log.info(f"{record['task']} with {record['arch']} ({module.num_params:,} parameters) on {record['image']}")
+    fitted = f"{record['prior']} prior" if not deep else record["arch"]
+    log.info(f"{record['task']} with {fitted} ({module.num_params:,} parameters) on {record['image']}")
     try:
         trainer.fit(module)
     finally:

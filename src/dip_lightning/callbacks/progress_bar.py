@@ -7,7 +7,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 class DipProgressBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, module)
-        self.train_progress_bar.set_description(getattr(module, "task_name", "fit"))
+        self.train_progress_bar.set_description(getattr(module, "name", "fit"))
 
     def get_metrics(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict:
         """'train/psnr_observed' -> 'psnr_observed'; drop the logger's version number."""

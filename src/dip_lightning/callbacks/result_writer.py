@@ -45,7 +45,7 @@ class ResultWriter(pl.Callback):
         log.info("results in %s: %s", self.dirpath / RESULTS_FILE, _summary(results))
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
-        if self.started is None or trainer.global_step == 0:
+        if self.started is None or module.output is None:
             return
         interrupted = isinstance(exception, KeyboardInterrupt) or type(exception).__name__ == "SIGTERMException"
         status = "interrupted" if interrupted else f"failed: {type(exception).__name__}: {exception}"

@@ -23,20 +23,20 @@ class _ResidualBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Defaults: the ResNet of the paper's inpainting architecture comparison (8 blocks of 32)."""
+    """conf/arch/resnet.yaml: the ResNet of the paper's inpainting architecture comparison (8 blocks of 32)."""
 
     def __init__(
         self,
-        num_input_channels: int = 32,
-        num_output_channels: int = 3,
-        num_blocks: int = 8,
-        num_channels: int = 32,
-        need_residual: bool = True,
-        act_fun: str = "LeakyReLU",
-        norm_layer: str = "batch",
-        pad: str = "reflection",
-        need_sigmoid: bool = True,
-        need_bias: bool = True,
+        num_input_channels: int,
+        num_output_channels: int,
+        num_blocks: int,
+        num_channels: int,
+        need_residual: bool,
+        act_fun: str,
+        norm_layer: str,
+        pad: str,
+        need_sigmoid: bool,
+        need_bias: bool,
     ):
         super().__init__()
         block = dict(norm_layer=norm_layer, act_fun=act_fun, bias=need_bias, pad=pad)

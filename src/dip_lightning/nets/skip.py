@@ -77,25 +77,25 @@ class HourglassLevel(nn.Module):
 
 
 class Skip(nn.Module):
-    """Hourglass with skip connections. Defaults: the paper's default network (denoising, SR)."""
+    """Hourglass with skip connections; conf/arch/skip.yaml holds the paper's default network."""
 
     def __init__(
         self,
-        num_input_channels: int = 32,
-        num_output_channels: int = 3,
-        num_channels_down: Sequence[int] = (128, 128, 128, 128, 128),
-        num_channels_up: Sequence[int] = (128, 128, 128, 128, 128),
-        num_channels_skip: Sequence[int] = (4, 4, 4, 4, 4),
-        filter_size_down: int | Sequence[int] = 3,
-        filter_size_up: int | Sequence[int] = 3,
-        filter_skip_size: int = 1,
-        need_sigmoid: bool = True,
-        need_bias: bool = True,
-        pad: str = "reflection",
-        upsample_mode: str | Sequence[str] = "bilinear",
-        downsample_mode: str | Sequence[str] = "stride",
-        act_fun: str = "LeakyReLU",
-        need1x1_up: bool = True,
+        num_input_channels: int,
+        num_output_channels: int,
+        num_channels_down: Sequence[int],
+        num_channels_up: Sequence[int],
+        num_channels_skip: Sequence[int],
+        filter_size_down: int | Sequence[int],
+        filter_size_up: int | Sequence[int],
+        filter_skip_size: int,
+        need_sigmoid: bool,
+        need_bias: bool,
+        pad: str,
+        upsample_mode: str | Sequence[str],
+        downsample_mode: str | Sequence[str],
+        act_fun: str,
+        need1x1_up: bool,
     ):
         super().__init__()
         levels = len(num_channels_down)

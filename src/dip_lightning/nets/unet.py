@@ -40,7 +40,7 @@ class _Up(nn.Module):
 
 
 class UNet(nn.Module):
-    """Defaults: the U-Net of the paper's inpainting architecture comparison (library image).
+    """conf/arch/unet.yaml: the U-Net of the paper's inpainting architecture comparison (library image).
 
     Widths are (64, 128, 256, 512, 1024) / feature_scale; `more_layers` adds levels at the widest
     width, so the total stride is 2 ** (4 + more_layers).
@@ -48,16 +48,16 @@ class UNet(nn.Module):
 
     def __init__(
         self,
-        num_input_channels: int = 32,
-        num_output_channels: int = 3,
-        feature_scale: int = 8,
-        more_layers: int = 1,
-        upsample_mode: str = "deconv",
-        pad: str = "zero",
-        norm_layer: str = "instance",
-        act_fun: str = "ReLU",
-        need_sigmoid: bool = True,
-        need_bias: bool = True,
+        num_input_channels: int,
+        num_output_channels: int,
+        feature_scale: int,
+        more_layers: int,
+        upsample_mode: str,
+        pad: str,
+        norm_layer: str,
+        act_fun: str,
+        need_sigmoid: bool,
+        need_bias: bool,
     ):
         super().__init__()
         widths = [w // feature_scale for w in BASE_FILTERS] + [BASE_FILTERS[-1] // feature_scale] * more_layers

@@ -1,0 +1,43 @@
+"""Deblurring, and the example of how a task is added: this operator and conf/task/deblur.yaml."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from dip_lightning.errors import InputError
+from dip_lightning.images import read_image
+from dip_lightning.physics.operator import Operator
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 2-D Gaussian of std `sigma` pixels, 2 * ceil(3 sigma) + 1 taps wide."""
+    if not sigma > 0:
+        raise InputError(f"blur sigma must be > 0 pixels, got {sigma}")
+    radius = math.ceil(3 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
+    return (torch.outer(taps, taps) / taps.sum() ** 2).float()
+
+
+def kernel_from_file(path: str) -> torch.Tensor:
+    """A picture of the blur kernel (gray or colour, any size), normalised to sum 1."""
+    kernel = read_image(path).mean(0)
+    if kernel.sum() <= 0:
+        raise InputError(f"the blur kernel {path} is black: it must have some bright pixels")
+    return kernel / kernel.sum()
+
+
+class Blur(Operator):
+    """Convolution of each channel with a Gaussian of `sigma` pixels, or with the kernel in
+    `kernel_path`; the image is extended by reflection at its borders."""
+
+    def __init__(self, sigma: float, kernel_path: str | None):
+        super().__init__()
+        kernel = kernel_from_file(kernel_path) if kernel_path else gaussian_kernel(sigma)
+        self.register_buffer("kernel", kernel.flip(0, 1)[None, None])  # flipped: a convolution
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = self.kernel.shape[-2:]
+        padded = F.pad(x, ((width - 1) // 2, width // 2, (height - 1) // 2, height // 2), mode="reflect")
+        channels = x.shape[1]
+        return F.conv2d(padded, self.kernel.to(x.dtype).expand(channels, 1, -1, -1), groups=channels)

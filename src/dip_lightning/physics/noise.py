@@ -1,0 +1,40 @@
+"""Noise models: how an observation departs from A(x) in a synthetic experiment."""
+
+import io
+
+import torch
+from PIL import Image
+
+from dip_lightning.errors import InputError
+from dip_lightning.images import pil_to_tensor, to_pil
+
+
+class GaussianNoise:
+    """clip(y + N(0, (sigma / 255)^2), 0, 1): clipped but not quantised, as the reference."""
+
+    def __init__(self, sigma: float):
+        if not sigma >= 0:
+            raise InputError(f"sigma must be >= 0 (0-255 units), got {sigma}")
+        self.sigma = sigma
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn(y.shape, generator=generator) * (self.sigma / 255.0)
+        return (y + noise).clamp(0, 1)
+
+
+class JpegCompression:
+    """The image saved as a JPEG of `quality` (1-100) and read back: blocks, ringing, lost colour."""
+
+    def __init__(self, quality: int):
+        if not isinstance(quality, int) or not 1 <= quality <= 100:
+            raise InputError(f"JPEG quality must be an integer in 1..100, got {quality!r}")
+        self.quality = quality
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return torch.stack([self._compress(image) for image in y])
+
+    def _compress(self, image: torch.Tensor) -> torch.Tensor:
+        buffer = io.BytesIO()
+        to_pil(image).save(buffer, format="JPEG", quality=self.quality)
+        with Image.open(buffer) as compressed:
+            return pil_to_tensor(compressed)
