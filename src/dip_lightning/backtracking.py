@@ -20,6 +20,14 @@ class Backtracking:
         self.good: list[torch.Tensor] | None = None
         self.good_psnr = -math.inf
         self.restores = 0
+        self.in_a_row = 0  # restores since the last good step
+
+    def state_dict(self) -> dict:
+        return {"good": self.good, "good_psnr": self.good_psnr, "restores": self.restores, "in_a_row": self.in_a_row}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.good, self.good_psnr = state["good"], state["good_psnr"]
+        self.restores, self.in_a_row = state["restores"], state["in_a_row"]
 
     @torch.no_grad()
     def check(self, loss: float, parameters: list[torch.Tensor]) -> bool:
@@ -32,6 +40,7 @@ class Backtracking:
             else:
                 torch._foreach_copy_(self.good, [p.detach() for p in parameters])
             self.good_psnr = psnr
+            self.in_a_row = 0
             return False
         if self.good is None:
             return False
@@ -40,4 +49,5 @@ class Backtracking:
             for p in parameters:
                 p.grad = None
         self.restores += 1
+        self.in_a_row += 1
         return True

@@ -18,6 +18,8 @@ from dip_lightning.metrics import psnr, psnr_from_mse, ssim
 from dip_lightning.physics.physics import Physics
 from dip_lightning.problem import make_problem
 
+MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
+
 
 class DeepImagePrior(pl.LightningModule):
     """Fit the parametrisation `prior(channels)` to one observation.
@@ -75,8 +77,12 @@ class DeepImagePrior(pl.LightningModule):
         self.num_params = sum(p.numel() for p in self.prior.parameters())
         self.register_buffer("output_avg", torch.zeros(1, channels, *problem.restored_size))
         self.output: torch.Tensor | None = None  # x at the last step: the restoration
+        self.output_step = 0  # the step that made it (an undone step keeps the one before)
         self.backtracking = Backtracking(backtrack_db) if backtrack_db is not None else None
         self.noise_generator: torch.Generator | None = None
+        self.resumed_state: dict | None = None
+        # the best score against the ground truth seen so far, and its step: never used by the fit
+        self.best = {name: (-math.inf, 0) for name in ("psnr", "psnr_avg")}
 
     # ----- the loop -------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -84,11 +90,36 @@ class DeepImagePrior(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self.noise_generator = torch.Generator(device=self.device).manual_seed(self.hparams.seed + 1)
+        if self.resumed_state is not None:  # a checkpoint was loaded: go on from its state
+            self.noise_generator.set_state(self.resumed_state["noise_generator"])
+            if self.resumed_state["output"] is not None:
+                self.output = self.resumed_state["output"].to(self.device)
+                self.output_step = self.resumed_state["output_step"]
+            if self.backtracking is not None and self.backtracking.good is not None:
+                self.backtracking.good = [p.to(self.device) for p in self.backtracking.good]
+            self.resumed_state = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """What a resumed run needs beyond the weights, buffers, optimizer and loops that Lightning saves."""
+        checkpoint["dip"] = {
+            "noise_generator": self.noise_generator.get_state(),
+            "output": self.output,
+            "output_step": self.output_step,
+            "best": {name: list(value) for name, value in self.best.items()},
+            "backtracking": self.backtracking.state_dict() if self.backtracking is not None else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["dip"]
+        self.best = {name: tuple(value) for name, value in state["best"].items()}
+        if self.backtracking is not None and state["backtracking"] is not None:
+            self.backtracking.load_state_dict(state["backtracking"])
+        self.resumed_state = state
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(FixedInput(self.prior.input, self.hparams.num_iter), batch_size=None)
 
-    def training_step(self, z: torch.Tensor, batch_idx: int) -> dict[str, torch.Tensor]:
+    def training_step(self, z: torch.Tensor, batch_idx: int) -> dict[str, torch.Tensor] | None:
         optimizer = self.optimizers()
         step = {}
 
@@ -98,23 +129,33 @@ class DeepImagePrior(pl.LightningModule):
             terms = self.loss(x, self.observed, self.physics.operator)
             self.manual_backward(terms.total)
             values = torch.stack([t.detach() for t in terms if t is not None]).tolist()  # the one host sync
-            data = values[1]
-            restored = self.backtracking is not None and self.backtracking.check(data, list(self.prior.parameters()))
-            if not math.isfinite(values[0]) and not restored:
+            finite = all(math.isfinite(value) for value in values)
+            restored = self.backtracking is not None and self.backtracking.check(
+                values[1] if finite else math.nan, list(self.prior.parameters())
+            )
+            if not finite and not restored:
                 raise FloatingPointError(
-                    f"the loss became {values[0]} at step {self.global_step}: lower the learning rate, "
+                    f"the loss became {values[0]} at step {self.global_step + 1}: lower the learning rate, "
                     "use trainer.precision=32-true, or set task.backtrack_db to recover automatically"
                 )
-            step.update(output=x.detach(), values=values)
+            step.update(output=x.detach(), values=values, restored=restored)
             return terms.total
 
         optimizer.step(closure=closure)
         if (scheduler := self.lr_schedulers()) is not None:
             scheduler.step()
+        if step["restored"]:  # an undone step is no result: keep the last good output and average
+            if self.backtracking.in_a_row >= MAX_RESTORES_IN_A_ROW:
+                raise FloatingPointError(
+                    f"diverged: backtracking undid {MAX_RESTORES_IN_A_ROW} steps in a row (up to step "
+                    f"{self.global_step}): lower the learning rate (optimizer.lr)"
+                )
+            return None
 
-        self.output = step["output"].float()
+        first = self.output is None
+        self.output, self.output_step = step["output"].float(), self.global_step
         if self.hparams.exp_weight is not None:
-            if self.global_step == 1:
+            if first:
                 self.output_avg.copy_(self.output)
             else:
                 self.output_avg.lerp_(self.output, 1 - self.hparams.exp_weight)
@@ -122,22 +163,28 @@ class DeepImagePrior(pl.LightningModule):
         return {"output": self.output, "output_avg": self.output_avg}
 
     def log_step(self, values: list[float]) -> None:
+        last = self.global_step >= self.trainer.max_steps
+        if last:
+            self.trainer.should_stop = True  # so that the loggers write the last step, whatever its number
+        self.log("step", float(self.global_step))  # the loggers' step column: steps done, as results.json
         self.log("loss", values[0])
         if len(values) > 2:
             self.log("loss_data", values[1])
             self.log("loss_regularizer", values[2])
         self.log("psnr_observed", psnr_from_mse(values[1]), prog_bar=True)
-        last = self.global_step >= self.trainer.max_steps
         if self.ground_truth is not None and (self.global_step % self.hparams.eval_every == 0 or last):
             for name, value in self.scores().items():
                 self.log(name, value, prog_bar=name.startswith("psnr"))
 
     def scores(self) -> dict[str, float]:
-        """The restoration (and its average) against the ground truth."""
+        """The restoration (and its average) against the ground truth; the best of them so far is kept."""
         scores = {"psnr": psnr(self.output, self.ground_truth), "ssim": ssim(self.output, self.ground_truth)}
         if self.hparams.exp_weight is not None:
             scores["psnr_avg"] = psnr(self.output_avg, self.ground_truth)
             scores["ssim_avg"] = ssim(self.output_avg, self.ground_truth)
+        for name, (value, _) in self.best.items():
+            if name in scores and scores[name] > value:
+                self.best[name] = (scores[name], self.output_step)
         return scores
 
     def configure_optimizers(self):
@@ -175,3 +222,13 @@ class DeepImagePrior(pl.LightningModule):
             "crop": self.crop.as_dict(),
             "backtracks": self.backtracking.restores if self.backtracking is not None else None,
         }
+
+    def best_scores(self) -> dict[str, float | int | None]:
+        """best_psnr, best_psnr_step, best_psnr_avg, best_psnr_avg_step: the highest score against the
+        ground truth among the evaluated steps (every eval_every), or null without ground truth."""
+        scores = {}
+        for name, (value, step) in self.best.items():
+            seen = self.ground_truth is not None and step > 0
+            scores[f"best_{name}"] = value if seen else None
+            scores[f"best_{name}_step"] = step if seen else None
+        return scores

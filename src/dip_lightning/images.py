@@ -57,6 +57,8 @@ def _palette_is_gray(image: Image.Image) -> bool:
 def read_image(path: str | os.PathLike, max_size: int | None = None) -> torch.Tensor:
     """Read an image file; with `max_size`, shrink it (Lanczos) so its longer side is at most that."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
@@ -64,6 +66,10 @@ def read_image(path: str | os.PathLike, max_size: int | None = None) -> torch.Te
             tensor = pil_to_tensor(image, str(path))
     except UnidentifiedImageError as error:
         raise InputError(f"{path} is not an image file Pillow can read") from error
+    except PermissionError as error:
+        raise InputError(f"cannot read {path}: permission denied") from error
+    except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data inside a known format
+        raise InputError(f"{path} is damaged: {error}") from error
     if not torch.isfinite(tensor).all():
         raise InputError(f"{path} holds NaN or infinite values")
     return shrink(tensor, max_size) if max_size else tensor

@@ -12,8 +12,8 @@ from dip_lightning.comparison import comparison_picture
 from dip_lightning.dip_module import DeepImagePrior
 from dip_lightning.images import save_png
 from dip_lightning.metrics import psnr
+from dip_lightning.run_folder import RESULTS_FILE
 
-RESULTS_FILE = "results.json"
 SCORES = ("psnr", "psnr_avg", "ssim", "ssim_avg")
 
 
@@ -42,7 +42,8 @@ def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict
     directory = Path(directory)
     metrics = evaluate(module)
     images = {**module.fixed_images(), **module.restoration()}
-    record = {**record, **module.record(), **metrics}
+    best = {name: value if name.endswith("_step") else _number(value) for name, value in module.best_scores().items()}
+    record = {**record, **module.record(), **metrics, **best}
     for name, image in images.items():
         save_png(image[0], directory / f"{name}.png")
     save_png(comparison_picture(module, record), directory / "comparison.png")

@@ -1,39 +1,76 @@
 """Writes the run's record at the end, every few steps on the way, and when the run is interrupted
-or fails, so that a finished (or partly finished) restoration is never lost."""
+or fails, so that a finished (or partly finished) restoration is never lost: if the run's folder
+cannot be written, the record goes to a rescue folder and the log says where."""
 
 import logging
+import os
+import socket
+import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from dip_lightning.results import RESULTS_FILE, write_results
+from dip_lightning.results import write_results
+from dip_lightning.run_folder import RESULTS_FILE
 
 log = logging.getLogger(__name__)
 
 
+def rescue_folder(folder: Path) -> Path:
+    """Where a run's record goes when its own folder cannot be written."""
+    return Path(tempfile.gettempdir()) / "dip_lightning-rescued" / f"{folder.name}_{os.getpid()}"
+
+
 class ResultWriter(pl.Callback):
-    def __init__(self, dirpath: str | Path, record: dict, every_n_steps: int | None = 500):
+    def __init__(self, dirpath: str | Path, record: dict, every_n_steps: int | None):
         """record: fields that describe the run (task, arch, image, seed...), copied into results.json."""
         self.dirpath = Path(dirpath)
         self.record = dict(record)
         self.every_n_steps = every_n_steps
-        self.started = None
+        self.started: float | None = None
+        self.seconds_before = 0.0  # fitting time of the earlier sessions of a resumed run
+        self.resumed_from: list[int] = []  # the steps this run was resumed from
         self.results: dict | None = None
+
+    def seconds(self) -> float:
+        return self.seconds_before + (time.perf_counter() - self.started if self.started is not None else 0.0)
 
     def write(self, trainer: pl.Trainer, module: pl.LightningModule, status: str) -> dict:
         record = {
             **self.record,
             "status": status,
-            "seconds": round(time.perf_counter() - self.started, 3),
+            "seconds": round(self.seconds(), 3),
             "device": str(module.device),
             "precision": str(trainer.precision),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
         }
-        self.results = write_results(module, self.dirpath, record)
+        if self.resumed_from:
+            record["resumed_from"] = self.resumed_from
+        try:
+            self.results = write_results(module, self.dirpath, record)
+        except OSError as error:
+            rescue = rescue_folder(self.dirpath)
+            log.error(f"cannot write the results to {self.dirpath} ({error}): they go to {rescue} instead")
+            self.dirpath = rescue
+            self.results = write_results(module, rescue, record)
         return self.results
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds(), "resumed_from": list(self.resumed_from)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.seconds_before = state_dict["seconds"]
+        self.resumed_from = list(state_dict["resumed_from"])
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.started = time.perf_counter()
+        if trainer.global_step > 0:
+            self.resumed_from.append(trainer.global_step)
+            log.info(f"resumed at step {trainer.global_step} of {trainer.max_steps}")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -45,9 +82,7 @@ class ResultWriter(pl.Callback):
         log.info("results in %s: %s", self.dirpath / RESULTS_FILE, _summary(results))
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
-        if self.started is None or module.output is None:
-            return
-        interrupted = isinstance(exception, KeyboardInterrupt) or type(exception).__name__ == "SIGTERMException"
+        interrupted = isinstance(exception, (KeyboardInterrupt, SystemExit))  # Ctrl-C; SIGTERM (SIGTERMException)
         status = "interrupted" if interrupted else f"failed: {type(exception).__name__}: {exception}"
         self.write(trainer, module, status)
         log.warning("run %s at step %d; what it had is saved in %s", status, trainer.global_step, self.dirpath)

@@ -5,7 +5,8 @@ from collections.abc import Callable
 import torch
 
 from dip_lightning.crop import Crop
-from dip_lightning.masks import check_mask
+from dip_lightning.errors import InputError
+from dip_lightning.masks import FileMask, check_mask
 from dip_lightning.physics.operator import Operator
 
 MaskMaker = Callable[[int, int, torch.Generator], torch.Tensor]
@@ -20,6 +21,11 @@ class Mask(Operator):
         self.register_buffer("mask", None)
 
     def prepare(self, crop: Crop, generator: torch.Generator, synthetic: bool) -> None:
+        if not synthetic and not isinstance(self.make_mask, FileMask):
+            raise InputError(
+                "your own damaged image needs your mask of its holes: mask=file mask.path=PATH "
+                "(white = known pixel); a made-up mask would treat the real holes as known pixels"
+            )
         mask = self.make_mask(crop.source_height, crop.source_width, generator)
         self.mask = check_mask(crop(mask))[None]
 

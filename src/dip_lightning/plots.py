@@ -1,0 +1,146 @@
+"""The learning curve of one run (`curves.png`), drawn from the files the run left behind rather than from
+the live module, so that any run folder can be plotted afterwards, finished or not: how the restoration's
+PSNR rose, peaked and fell as the network began to fit the noise, and how the loss went down.
+
+The readers of a run folder (`read_metrics`, `read_results`) live here too and are the ones the sweep
+summary uses."""
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from dip_lightning.atomic import write_atomically
+from dip_lightning.run_folder import CURVES_FILE, METRICS_FILE, RESULTS_FILE
+
+FIGURE_SIZE = (8, 6)  # inches
+DPI = 100
+PSNR_CURVES = {"psnr": "restored", "psnr_avg": "averaged", "psnr_observed": "fit to the observation"}
+LOSS_CURVES = ("loss", "loss_data", "loss_regularizer")
+
+
+def as_number(value) -> float | None:
+    """A number read from a file, or None for anything else (null, text, true/false, nan)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, dict[int, float]]:
+    """Every column of the run's csv/metrics.csv as {step: value}, sorted by step, without the empty cells
+    a metric leaves at the steps it is not logged (psnr: every eval_every steps); {} without the file."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return {}
+    series: dict[str, dict[int, float]] = {}
+    with path.open(newline="", errors="replace") as handle:
+        for row in csv.DictReader(handle):
+            step = as_number(row.get("step"))
+            if step is None or math.isinf(step):
+                continue
+            for name, cell in row.items():
+                value = as_number(cell)
+                if name not in (None, "step") and value is not None:
+                    series.setdefault(name, {})[int(step)] = value
+    return {name: dict(sorted(values.items())) for name, values in series.items()}
+
+
+def read_results(run_dir: str | Path) -> dict:
+    """The run's results.json; raises OSError when it is missing, ValueError when it is not a JSON object."""
+    record = json.loads((Path(run_dir) / RESULTS_FILE).read_text())
+    if not isinstance(record, dict):
+        raise ValueError(f"{RESULTS_FILE} holds a JSON {type(record).__name__}, not an object")
+    return record
+
+
+def new_figure(rows: int = 1) -> tuple[Figure, list[Axes]]:
+    """A figure of its own (no pyplot: nothing global to close or leak), `rows` panels sharing the x axis."""
+    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    return figure, list(axes)
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Render to PNG bytes first, then write them atomically: a killed run never leaves half a picture."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    data = buffer.getvalue()
+    write_atomically(path, lambda handle: handle.write(data))
+    return Path(path)
+
+
+def learning_curve(run_dir: str | Path) -> Path | None:
+    """Write `curves.png` in the run folder and return its path; None (nothing written) when the run
+    logged no metrics."""
+    run_dir = Path(run_dir)
+    metrics = read_metrics(run_dir)
+    if not metrics:
+        return None
+    try:
+        record = read_results(run_dir)
+    except (OSError, ValueError):  # a run killed before its first save still has its curves
+        record = {}
+    return save_figure(learning_curve_figure(metrics, record, _title(record, run_dir)), run_dir / CURVES_FILE)
+
+
+def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, title: str) -> Figure:
+    """PSNR against step above, with the best steps and the early stop marked; the loss on a log scale
+    below. `metrics` as read_metrics gives them, `record` as results.json holds it."""
+    figure, (psnr_axes, loss_axes) = new_figure(rows=2)
+    figure.suptitle(title)
+    _plot_psnr(psnr_axes, metrics, record)
+    _plot_loss(loss_axes, metrics)
+    stop = as_number(record.get("stop_step"))
+    if stop is not None:
+        reason = record.get("stop_reason")
+        label = f"stopped at step {stop:g}" + (f": {reason}" if reason else "")
+        for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
+            axes.axvline(stop, color="tab:red", linestyle="--", linewidth=1, label=line_label)
+    for axes in (psnr_axes, loss_axes):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small", loc="best")
+    loss_axes.set_xlabel("step")
+    return figure
+
+
+def _title(record: dict, run_dir: Path) -> str:
+    image = record.get("image")
+    what = [record.get("task"), record.get("arch"), Path(str(image)).name if image else None]
+    described = ", ".join(str(part) for part in what if part) or run_dir.name
+    return f"{described}: {record['status']}" if record.get("status") else described
+
+
+def _plot_psnr(axes: Axes, metrics: dict[str, dict[int, float]], record: dict) -> None:
+    colors = {}
+    for name, meaning in PSNR_CURVES.items():
+        if name in metrics:
+            (line,) = axes.plot(list(metrics[name]), list(metrics[name].values()), label=f"{name} ({meaning})")
+            colors[name] = line.get_color()
+    for name in ("psnr", "psnr_avg"):
+        value, step = as_number(record.get(f"best_{name}")), as_number(record.get(f"best_{name}_step"))
+        if value is not None and step is not None:
+            color = colors.get(name, "black")
+            axes.axvline(step, color=color, linestyle=":", linewidth=1)
+            axes.plot([step], [value], "o", color=color, label=f"best {name} {value:.2f} dB at step {step:g}")
+    axes.set_ylabel("PSNR (dB)")
+    if not colors:
+        axes.text(0.5, 0.5, "no PSNR logged", transform=axes.transAxes, ha="center", va="center")
+
+
+def _plot_loss(axes: Axes, metrics: dict[str, dict[int, float]]) -> None:
+    names = [name for name in LOSS_CURVES if name in metrics]
+    for name in names:
+        axes.plot(list(metrics[name]), list(metrics[name].values()), label=name)
+    if names:
+        axes.set_yscale("log")
+        axes.set_ylabel("loss (log scale)")
+    else:
+        axes.text(0.5, 0.5, "no loss logged", transform=axes.transAxes, ha="center", va="center")

@@ -1,0 +1,13 @@
+"""The OmegaConf resolvers the configs use: ${wandb_mode:}, ${run_stamp:}, ${job_dirname:...}."""
+
+from omegaconf import OmegaConf
+
+from dip_lightning.loggers import wandb_mode
+from dip_lightning.run_folder import job_dirname, run_stamp
+
+
+def register_resolvers() -> None:
+    resolvers = {"wandb_mode": wandb_mode, "run_stamp": run_stamp, "job_dirname": job_dirname}
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=True)

@@ -1,0 +1,41 @@
+"""`python -m dip_lightning.resume RUN_DIR [OVERRIDES...]`: go on with a run that was killed half way,
+from the last checkpoint in its folder, with the overrides it was started with (a job of a sweep too).
+The run ends as it would have without the interruption, in the same folder."""
+
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from dip_lightning.run_folder import CHECKPOINT_FILE
+
+
+def resume_arguments(run_dir: Path, extra: list[str]) -> list[str]:
+    """The command line that continues the run in `run_dir`."""
+    checkpoint = run_dir / CHECKPOINT_FILE
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no {CHECKPOINT_FILE} in {run_dir}: nothing to resume (checkpoint_every=null?)")
+    if not overrides_file.is_file():
+        raise FileNotFoundError(f"{overrides_file} not found: {run_dir} is not a run's folder")
+    overrides = [str(item) for item in OmegaConf.load(overrides_file) if not str(item).startswith("resume=")]
+    return [*overrides, f"hydra.run.dir={run_dir}", f"resume={checkpoint}", *extra]
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) >= 2 else 2)
+    try:
+        arguments = resume_arguments(Path(sys.argv[1]).expanduser().resolve(), sys.argv[2:])
+    except FileNotFoundError as error:
+        print(f"FileNotFoundError: {error}", file=sys.stderr)
+        sys.exit(2)
+    from dip_lightning.train import main as train
+
+    sys.argv = [sys.argv[0], *arguments]
+    train()
+
+
+if __name__ == "__main__":
+    main()
