@@ -77,11 +77,11 @@ def nan_from_step(monkeypatch, step: int, every_step: bool) -> None:
     """Make the loss NaN at the `step`-th call (and every later one with `every_step`)."""
     original, calls = Loss.forward, []
 
-    def forward(self, x, observed, operator):
+    def forward(self, network, observed, operator, generator):
         calls.append(None)
-        terms = original(self, x, observed, operator)
+        terms = original(self, network, observed, operator, generator)
         if len(calls) == step + 1 or (every_step and len(calls) > step):
-            return LossTerms(terms.total * float("nan"), terms.data * float("nan"), None)
+            return LossTerms(terms.total * float("nan"), terms.data * float("nan"), {}, terms.output)
         return terms
 
     monkeypatch.setattr(Loss, "forward", forward)

@@ -21,11 +21,21 @@ def test_total_variation_is_the_seeds_isotropic_formula():
 
 def test_loss_is_the_data_term_plus_the_weighted_regulariser():
     x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
-    terms = Loss(TotalVariation(0.5), 0.01)(x, y, Identity())
+    terms = Loss(TotalVariation(0.5), 0.01)(lambda delta: x, y, Identity(), None)
     assert terms.data.item() == pytest.approx(((x - y) ** 2).mean().item())
-    assert terms.total.item() == pytest.approx(terms.data.item() + 0.01 * TotalVariation(0.5)(x).item(), rel=1e-6)
-    plain = Loss(None, 0.0)(x, y, Identity())
-    assert plain.regularizer is None and plain.total is plain.data
+    expected = terms.data.item() + 0.01 * TotalVariation(0.5)(x).item()
+    assert terms.total.item() == pytest.approx(expected, rel=1e-6)
+    assert terms.parts["regularizer"].item() == pytest.approx(TotalVariation(0.5)(x).item())
+    plain = Loss(None, 0.0)(lambda delta: x, y, Identity(), None)
+    assert plain.parts == {} and plain.total.item() == pytest.approx(plain.data.item())
+
+
+def test_the_data_term_of_each_restart_is_its_own():
+    x, y = torch.rand(3, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    terms = Loss(None, 0.0)(lambda delta: x, y, Identity(), None)
+    assert terms.data.shape == (3,)
+    assert torch.allclose(terms.data, ((x - y) ** 2).flatten(1).mean(1))
+    assert terms.total.item() == pytest.approx(terms.data.sum().item())  # each fit gets its own gradient
 
 
 def test_no_prior_fits_the_noise_exactly(fit):

@@ -59,9 +59,9 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["task.num_iter=0"], "num_iter and eval_every must be >= 1, got 0"),
-        (["task.num_iter=-1"], "num_iter and eval_every must be >= 1, got -1"),
-        (["task.eval_every=0"], "num_iter and eval_every must be >= 1, got 20 and 0"),
+        (["task.num_iter=0"], "num_iter, eval_every and restarts must be >= 1, got 0, 10 and 1"),
+        (["task.num_iter=-1"], "num_iter, eval_every and restarts must be >= 1, got -1, 10 and 1"),
+        (["task.eval_every=0"], "num_iter, eval_every and restarts must be >= 1, got 20, 0 and 1"),
         (["observed={files}/truncated.png"], "truncated.png is damaged: image file is truncated"),
         (["optimizer.lr=nan"], "optimizer: Invalid learning rate: nan"),
         (["image=file"], "image.source is not set: give image.source=... on the command line"),
@@ -134,17 +134,18 @@ def test_a_run_that_keeps_diverging_stops_with_its_best_result(configure, monkey
 
     original, calls = Loss.forward, []
 
-    def forward(self, x, observed, operator):
+    def forward(self, network, observed, operator, generator):
         calls.append(None)
-        terms = original(self, x, observed, operator)
-        return terms if len(calls) <= 5 else LossTerms(terms.total * math.nan, terms.data * math.nan, None)
+        terms = original(self, network, observed, operator, generator)
+        nan = LossTerms(terms.total * math.nan, terms.data * math.nan, {}, terms.output)
+        return terms if len(calls) <= 5 else nan
 
     monkeypatch.setattr(Loss, "forward", forward)
     with pytest.raises(FloatingPointError, match="diverged: backtracking undid 50 steps in a row"):
         run(configure(*TINY, "task.num_iter=200", "task.backtrack_db=5"))
     record = json.loads((tmp_path / "run" / "results.json").read_text())
     assert record["status"].startswith("failed: FloatingPointError: diverged")
-    assert record["steps"] == 55 and math.isfinite(record["psnr_avg"])
+    assert record["steps"] == 54 and math.isfinite(record["psnr_avg"])  # 5 good steps, 49 undone; the 50th stops
 
 
 # ----- signals and hard kills -------------------------------------------------------------------
@@ -179,6 +180,7 @@ def test_sigterm_saves_then_exits_143_with_a_checkpoint(tmp_path):
 
 def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     common = ["task.num_iter=300", "save_every=25", "checkpoint_every=50"]
+    common += ["stopping=wmv", "stopping.detector.window=10", "stopping.detector.patience=100000"]  # its state too
     whole = start(tmp_path, "whole", *common)
     assert whole.wait(timeout=300) == 0
     killed = start(tmp_path, "killed", *common)
@@ -193,7 +195,17 @@ def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
     got = json.loads((tmp_path / "killed" / "results.json").read_text())
     assert got["resumed_from"] == [100]
-    for key in ("status", "steps", "psnr", "psnr_avg", "ssim", "ssim_avg", "psnr_observed", "best_psnr_avg"):
+    for key in (
+        "status",
+        "steps",
+        "psnr",
+        "psnr_avg",
+        "ssim",
+        "ssim_avg",
+        "psnr_observed",
+        "best_psnr_avg",
+        "stop_step",
+    ):
         assert got[key] == expected[key], key
     pictures = [(tmp_path / name / "restored_avg.png").read_bytes() for name in ("whole", "killed")]
     assert pictures[0] == pictures[1]

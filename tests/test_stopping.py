@@ -174,10 +174,10 @@ def test_a_resumed_detector_continues_bit_identically(make):
 
 def test_bad_settings_are_refused():
     with pytest.raises(InputError):
-        WindowedVariance(window=1)
+        WindowedVariance(window=1, patience=10)
     with pytest.raises(InputError):
-        WindowedVariance(patience=0)
+        WindowedVariance(window=10, patience=0)
     with pytest.raises(InputError):
-        WindowedVariance(max_pixels=100)  # subsampling needs the caller's generator
+        WindowedVariance(10, 10, max_pixels=100)  # subsampling needs the caller's generator
     with pytest.raises(InputError):
-        ExponentialVariance(alpha=1.0)
+        ExponentialVariance(alpha=1.0, patience=10, start=10)

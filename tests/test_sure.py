@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from dip_lightning.errors import InputError
 from dip_lightning.nets.skip import Skip
+from dip_lightning.physics.operator import Identity
 from dip_lightning.sure import SureLoss, mc_divergence, sure_loss
 
 EPS = [None, 1e-3]  # the exact vector-Jacobian product, and a finite difference
@@ -97,10 +98,14 @@ def test_sure_trains_a_dip_network_fed_with_the_noisy_image(eps_per_sigma):
     y = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(9))
     input_noise = 0.05 * torch.randn(y.shape, generator=torch.Generator().manual_seed(10))  # drawn once a step
     loss = SureLoss(sigma=25, eps_per_sigma=eps_per_sigma)
-    terms = loss(lambda delta: net(y + input_noise + delta), y, torch.Generator().manual_seed(11))
+
+    def network(delta):
+        return net(y + input_noise if delta is None else y + input_noise + delta)
+
+    terms = loss(network, y, Identity(), torch.Generator().manual_seed(11))
     assert terms.data.item() == pytest.approx(F.mse_loss(net(y + input_noise), y).item(), rel=1e-5)
     sigma = 25 / 255
-    expected = terms.data - sigma**2 + 2 * sigma**2 / y.numel() * terms.divergence
+    expected = terms.data - sigma**2 + 2 * sigma**2 / y.numel() * terms.parts["divergence"]
     assert terms.total.item() == pytest.approx(expected.item(), rel=1e-6)
     terms.total.backward()
     grads = [p.grad for p in net.parameters()]

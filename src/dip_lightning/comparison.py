@@ -30,7 +30,8 @@ def comparison_panels(module, record: dict) -> tuple[str, list[tuple[str, torch.
     if not baseline_is_observation:
         panels.append((_caption(operator.baseline_name, record["psnr_input"]), operator.baseline(observed)))
     restoration = module.restoration()
-    panels.append((_caption("restored", record["psnr"]), restoration["restored"]))
+    if "restored" in restoration:  # a run that failed at its first step has none
+        panels.append((_caption("restored", record["psnr"]), restoration["restored"]))
     if "restored_avg" in restoration:
         panels.append((_caption("averaged", record["psnr_avg"]), restoration["restored_avg"]))
     if module.ground_truth is not None:

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader
 from dip_lightning.backtracking import Backtracking
 from dip_lightning.errors import InputError
 from dip_lightning.inputs import FixedInput
-from dip_lightning.loss import Loss
 from dip_lightning.metrics import psnr, psnr_from_mse, ssim
 from dip_lightning.physics.physics import Physics
+from dip_lightning.priors.restarts import Restarts
 from dip_lightning.problem import make_problem
 
 MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
@@ -27,11 +27,14 @@ class DeepImagePrior(pl.LightningModule):
     Give either `image` (a clean image that the physics degrades: a synthetic experiment with ground
     truth) or `observed` (an already corrupted image), optionally with its `ground_truth`, which is used
     for scoring only, never by the fit. The "dataset" is the prior's fixed input z, served once a step.
+    With `restarts` N > 1, N independently initialised priors are fitted at once and the restoration is
+    the mean of theirs (the paper's "averaged over runs").
 
-    What is logged and recorded, under the same names (results.json, the CSV, the progress bar):
-    `psnr_observed` compares A(x) with y at every step; `psnr` / `ssim` score the restoration x (the
-    parametrisation's output at that step, the one the step fitted) against the ground truth and
-    `psnr_avg` / `ssim_avg` its exponential average, every `eval_every` steps and at the last.
+    What is logged, under the same names as results.json (the CSV, the progress bar): `psnr_observed`
+    compares A(x) with y at every step; `psnr` / `ssim` score x, the output of that step, against the
+    ground truth and `psnr_avg` / `ssim_avg` its exponential average, every `eval_every` steps and at the
+    last. results.json scores the restoration the run returns: the output at the last step, or, when a
+    stopping rule chose a step (`keep`), the output and average at that step.
     """
 
     def __init__(
@@ -40,7 +43,7 @@ class DeepImagePrior(pl.LightningModule):
         name: str,
         physics: Physics,
         prior: Callable[..., nn.Module],
-        loss: Loss,
+        loss: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
         image: torch.Tensor | None = None,
@@ -51,11 +54,15 @@ class DeepImagePrior(pl.LightningModule):
         backtrack_db: float | None,
         eval_every: int,
         seed: int,
+        restarts: int,
+        restarts_batched: bool,
     ):
         super().__init__()
-        self.save_hyperparameters("name", "num_iter", "exp_weight", "backtrack_db", "eval_every", "seed")
-        if num_iter < 1 or eval_every < 1:
-            raise InputError(f"num_iter and eval_every must be >= 1, got {num_iter} and {eval_every}")
+        self.save_hyperparameters("name", "num_iter", "exp_weight", "backtrack_db", "eval_every", "seed", "restarts")
+        if num_iter < 1 or eval_every < 1 or restarts < 1:
+            raise InputError(
+                f"num_iter, eval_every and restarts must be >= 1, got {num_iter}, {eval_every} and {restarts}"
+            )
         if exp_weight is not None and not 0 <= exp_weight < 1:
             raise InputError(f"exp_weight must be in [0, 1) or null, got {exp_weight}")
         self.automatic_optimization = False
@@ -65,7 +72,8 @@ class DeepImagePrior(pl.LightningModule):
         channels = (image if image is not None else observed).shape[0]
         with torch.random.fork_rng(devices=[]):  # the initial weights depend on `seed` alone
             torch.manual_seed(seed)
-            self.prior = prior(channels=channels)
+            priors = [prior(channels=channels) for _ in range(restarts)]
+        self.prior = priors[0] if restarts == 1 else Restarts(priors, batched=restarts_batched)
         generator = torch.Generator().manual_seed(seed)  # the degradation, then z
         problem = make_problem(
             physics, image, observed, ground_truth, self.prior.total_stride, self.prior.min_input_size, generator
@@ -73,12 +81,16 @@ class DeepImagePrior(pl.LightningModule):
         self.crop = problem.crop
         self.register_buffer("observed", problem.observed)
         self.register_buffer("ground_truth", problem.ground_truth)
-        self.prior.prepare(*problem.restored_size, problem.crop, generator)
+        self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)
         self.num_params = sum(p.numel() for p in self.prior.parameters())
-        self.register_buffer("output_avg", torch.zeros(1, channels, *problem.restored_size))
-        self.output: torch.Tensor | None = None  # x at the last step: the restoration
+        self.register_buffer("output_avg", torch.zeros(restarts, channels, *problem.restored_size))
+        self.output: torch.Tensor | None = None  # x of each fit at its last good step, (N, C, H, W)
         self.output_step = 0  # the step that made it (an undone step keeps the one before)
-        self.backtracking = Backtracking(backtrack_db) if backtrack_db is not None else None
+        # The result a stopping rule chose for each fit: its output and average at the chosen step.
+        self.kept: dict[str, torch.Tensor] | None = None
+        self.stop_rule: str | None = None  # the name of the stopping rule that keeps the result, if any
+        self.stop_reason: str | None = None
+        self.backtracking = [Backtracking(backtrack_db) for _ in range(restarts)] if backtrack_db is not None else None
         self.noise_generator: torch.Generator | None = None
         self.resumed_state: dict | None = None
         # the best score against the ground truth seen so far, and its step: never used by the fit
@@ -95,26 +107,12 @@ class DeepImagePrior(pl.LightningModule):
             if self.resumed_state["output"] is not None:
                 self.output = self.resumed_state["output"].to(self.device)
                 self.output_step = self.resumed_state["output_step"]
-            if self.backtracking is not None and self.backtracking.good is not None:
-                self.backtracking.good = [p.to(self.device) for p in self.backtracking.good]
+            if self.resumed_state["kept"] is not None:
+                self.kept = {name: value.to(self.device) for name, value in self.resumed_state["kept"].items()}
+            for guard in self.backtracking or []:
+                if guard.good is not None:
+                    guard.good = [p.to(self.device) for p in guard.good]
             self.resumed_state = None
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """What a resumed run needs beyond the weights, buffers, optimizer and loops that Lightning saves."""
-        checkpoint["dip"] = {
-            "noise_generator": self.noise_generator.get_state(),
-            "output": self.output,
-            "output_step": self.output_step,
-            "best": {name: list(value) for name, value in self.best.items()},
-            "backtracking": self.backtracking.state_dict() if self.backtracking is not None else None,
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint["dip"]
-        self.best = {name: tuple(value) for name, value in state["best"].items()}
-        if self.backtracking is not None and state["backtracking"] is not None:
-            self.backtracking.load_state_dict(state["backtracking"])
-        self.resumed_state = state
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(FixedInput(self.prior.input, self.hparams.num_iter), batch_size=None)
@@ -125,66 +123,105 @@ class DeepImagePrior(pl.LightningModule):
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            x = self.prior(z, self.noise_generator)
-            terms = self.loss(x, self.observed, self.physics.operator)
+            z_step = self.prior.perturb(z, self.noise_generator)  # drawn once: every evaluation sees the same
+
+            def network(delta: torch.Tensor | None) -> torch.Tensor:
+                return self.prior.render(z_step if delta is None else z_step + delta)
+
+            terms = self.loss(network, self.observed, self.physics.operator, self.noise_generator)
             self.manual_backward(terms.total)
-            values = torch.stack([t.detach() for t in terms if t is not None]).tolist()  # the one host sync
-            finite = all(math.isfinite(value) for value in values)
-            restored = self.backtracking is not None and self.backtracking.check(
-                values[1] if finite else math.nan, list(self.prior.parameters())
-            )
-            if not finite and not restored:
-                raise FloatingPointError(
-                    f"the loss became {values[0]} at step {self.global_step + 1}: lower the learning rate, "
-                    "use trainer.precision=32-true, or set task.backtrack_db to recover automatically"
-                )
-            step.update(output=x.detach(), values=values, restored=restored)
+            parts = [terms.total[None], terms.data, *(part[None] for part in terms.parts.values())]
+            values = torch.cat([part.detach().float() for part in parts]).tolist()  # the one host sync
+            step.update(output=terms.output.detach(), values=values, parts=list(terms.parts))
+            step["valid"] = self.check_step(values[0], values[1 : 1 + len(terms.data)])
             return terms.total
 
         optimizer.step(closure=closure)
         if (scheduler := self.lr_schedulers()) is not None:
             scheduler.step()
-        if step["restored"]:  # an undone step is no result: keep the last good output and average
-            if self.backtracking.in_a_row >= MAX_RESTORES_IN_A_ROW:
+        valid = step["valid"]
+        if any(valid):
+            self.update_output(step["output"].float(), valid)
+        self.log_step(step["values"], step["parts"], all(valid))
+        return {"output": self.output, "output_avg": self.output_avg, "valid": valid}
+
+    def check_step(self, total: float, data: list[float]) -> list[bool]:
+        """Which fits' outputs of this step count; backtracking undoes a fit whose PSNR against the
+        observation dropped (or whose loss is not finite); a non-finite step nothing can undo stops the run."""
+        finite = math.isfinite(total)
+        if self.backtracking is None:
+            if not finite:
+                raise FloatingPointError(
+                    f"the loss became {total} at step {self.global_step + 1}: lower the learning rate, "
+                    "use trainer.precision=32-true, or set task.backtrack_db to recover automatically"
+                )
+            return [True] * len(data)
+        groups = self.prior.restart_parameters()
+        valid = []
+        for guard, value, parameters in zip(self.backtracking, data, groups, strict=True):
+            restored = guard.check(value if finite else math.nan, parameters)
+            if not restored and not (finite and math.isfinite(value)):
+                raise FloatingPointError(
+                    f"the loss became {total} at step {self.global_step + 1} before any good step to go back to: "
+                    "lower the learning rate"
+                )
+            if guard.in_a_row >= MAX_RESTORES_IN_A_ROW:
                 raise FloatingPointError(
                     f"diverged: backtracking undid {MAX_RESTORES_IN_A_ROW} steps in a row (up to step "
-                    f"{self.global_step}): lower the learning rate (optimizer.lr)"
+                    f"{self.global_step + 1}): lower the learning rate (optimizer.lr)"
                 )
-            return None
+            valid.append(not restored)
+        if not finite:  # stacked restarts share gradient tensors: zero the slices of the undone fits
+            for parameter in self.prior.parameters():
+                if parameter.grad is not None:
+                    torch.nan_to_num_(parameter.grad, nan=0.0, posinf=0.0, neginf=0.0)
+        return valid
 
-        first = self.output is None
-        self.output, self.output_step = step["output"].float(), self.global_step
-        if self.hparams.exp_weight is not None:
-            if first:
-                self.output_avg.copy_(self.output)
-            else:
-                self.output_avg.lerp_(self.output, 1 - self.hparams.exp_weight)
-        self.log_step(step["values"])
-        return {"output": self.output, "output_avg": self.output_avg}
+    def update_output(self, output: torch.Tensor, valid: list[bool]) -> None:
+        """Take this step's output of the valid fits, and fold it into their exponential averages."""
+        first, weight = self.output is None, 1 - (self.hparams.exp_weight or 0.0)
+        if all(valid) or first:
+            self.output = output
+        else:  # some restarts' steps were undone: only the others move
+            mask = torch.tensor(valid, device=output.device)[:, None, None, None]
+            self.output = torch.where(mask, output, self.output)
+            weight = weight * mask.to(output.dtype)
+        self.output_step = self.global_step
+        if self.hparams.exp_weight is None:
+            return
+        if first:
+            self.output_avg.copy_(self.output)
+        else:
+            self.output_avg.lerp_(self.output, weight)
 
-    def log_step(self, values: list[float]) -> None:
+    def log_step(self, values: list[float], parts: list[str], valid: bool) -> None:
         last = self.global_step >= self.trainer.max_steps
         if last:
             self.trainer.should_stop = True  # so that the loggers write the last step, whatever its number
         self.log("step", float(self.global_step))  # the loggers' step column: steps done, as results.json
-        self.log("loss", values[0])
-        if len(values) > 2:
-            self.log("loss_data", values[1])
-            self.log("loss_regularizer", values[2])
-        self.log("psnr_observed", psnr_from_mse(values[1]), prog_bar=True)
-        if self.ground_truth is not None and (self.global_step % self.hparams.eval_every == 0 or last):
-            for name, value in self.scores().items():
+        if valid:  # an undone step's loss is not a result (it may be NaN)
+            data = values[1 : len(values) - len(parts)]
+            self.log("loss", values[0])
+            for name, value in zip(parts, values[len(values) - len(parts) :], strict=True):
+                self.log(f"loss_{name}", value)
+            if parts:
+                self.log("loss_data", sum(data) / len(data))
+            self.log("psnr_observed", psnr_from_mse(sum(data) / len(data)), prog_bar=True)
+        evaluate = self.global_step % self.hparams.eval_every == 0 or last or self.trainer.should_stop
+        if self.ground_truth is not None and self.output is not None and evaluate:
+            for name, value in self.scores(self.output, self.output_avg).items():
                 self.log(name, value, prog_bar=name.startswith("psnr"))
+                if name in self.best and value > self.best[name][0]:
+                    self.best[name] = (value, self.output_step)
 
-    def scores(self) -> dict[str, float]:
-        """The restoration (and its average) against the ground truth; the best of them so far is kept."""
-        scores = {"psnr": psnr(self.output, self.ground_truth), "ssim": ssim(self.output, self.ground_truth)}
+    def scores(self, output: torch.Tensor, output_avg: torch.Tensor) -> dict[str, float]:
+        """The restoration (the mean over the fits) and its average against the ground truth."""
+        restored = output.mean(0, keepdim=True)
+        scores = {"psnr": psnr(restored, self.ground_truth), "ssim": ssim(restored, self.ground_truth)}
         if self.hparams.exp_weight is not None:
-            scores["psnr_avg"] = psnr(self.output_avg, self.ground_truth)
-            scores["ssim_avg"] = ssim(self.output_avg, self.ground_truth)
-        for name, (value, _) in self.best.items():
-            if name in scores and scores[name] > value:
-                self.best[name] = (scores[name], self.output_step)
+            averaged = output_avg.mean(0, keepdim=True)
+            scores["psnr_avg"] = psnr(averaged, self.ground_truth)
+            scores["ssim_avg"] = ssim(averaged, self.ground_truth)
         return scores
 
     def configure_optimizers(self):
@@ -193,14 +230,38 @@ class DeepImagePrior(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
+    # ----- a stopping rule's choice ---------------------------------------------------------------
+    def keep(self, chosen: torch.Tensor) -> None:
+        """Keep this step's output and average of the fits in `chosen` ((N,) bool) as their result."""
+        step = torch.full((len(chosen),), self.output_step, device=self.output.device)
+        if self.kept is None:
+            self.kept = {"output": self.output.clone(), "output_avg": self.output_avg.clone(), "step": step}
+            return
+        where = chosen.to(self.output.device)
+        self.kept["output"] = torch.where(where[:, None, None, None], self.output, self.kept["output"])
+        self.kept["output_avg"] = torch.where(where[:, None, None, None], self.output_avg, self.kept["output_avg"])
+        self.kept["step"] = torch.where(where, step, self.kept["step"])
+
+    def stopped(self, reason: str) -> None:
+        """A stopping rule ends the run here; `reason` says why (results.json's stop_reason)."""
+        self.stop_reason = reason
+        self.trainer.should_stop = True
+
     # ----- what a run reports ---------------------------------------------------------------------
+    def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Each fit's output and average that the run returns: at the step a stopping rule kept, or now."""
+        if self.kept is not None:
+            return self.kept["output"], self.kept["output_avg"]
+        return None if self.output is None else (self.output, self.output_avg)
+
     def restoration(self) -> dict[str, torch.Tensor]:
-        """The restoration so far: x at the last step, and the exponential average of x when it is on."""
-        if self.output is None:
+        """The restoration the run returns (the mean over its fits), and its exponential average."""
+        result = self.result()
+        if result is None:
             return {}
-        images = {"restored": self.output.clamp(0, 1)}
+        images = {"restored": result[0].mean(0, keepdim=True).clamp(0, 1)}
         if self.hparams.exp_weight is not None:
-            images["restored_avg"] = self.output_avg
+            images["restored_avg"] = result[1].mean(0, keepdim=True)
         return images
 
     def fixed_images(self) -> dict[str, torch.Tensor]:
@@ -213,15 +274,22 @@ class DeepImagePrior(pl.LightningModule):
     def record(self) -> dict:
         """The facts of this run for results.json (the scores are the results writer's)."""
         height, width = self.output_avg.shape[-2:]
-        return {
+        record = {
             "task": self.name,
             "num_params": self.num_params,
             "steps": self.global_step,
             "num_iter": self.hparams.num_iter,
+            "restarts": self.hparams.restarts,
             "size": [height, width],
             "crop": self.crop.as_dict(),
-            "backtracks": self.backtracking.restores if self.backtracking is not None else None,
+            "backtracks": sum(guard.restores for guard in self.backtracking) if self.backtracking else None,
         }
+        if self.kept is not None:
+            steps = self.kept["step"].tolist()
+            record["stop_step"] = steps[0] if len(steps) == 1 else steps
+            budget = f"{self.stop_rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
+            record["stop_reason"] = self.stop_reason or budget
+        return record
 
     def best_scores(self) -> dict[str, float | int | None]:
         """best_psnr, best_psnr_step, best_psnr_avg, best_psnr_avg_step: the highest score against the
@@ -232,3 +300,24 @@ class DeepImagePrior(pl.LightningModule):
             scores[f"best_{name}"] = value if seen else None
             scores[f"best_{name}_step"] = step if seen else None
         return scores
+
+    # ----- checkpoints ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """What a resumed run needs beyond the weights, buffers, optimizer and loops that Lightning saves."""
+        checkpoint["dip"] = {
+            "noise_generator": self.noise_generator.get_state(),
+            "output": self.output,
+            "output_step": self.output_step,
+            "kept": self.kept,
+            "stop_reason": self.stop_reason,
+            "best": {name: list(value) for name, value in self.best.items()},
+            "backtracking": [guard.state_dict() for guard in self.backtracking] if self.backtracking else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["dip"]
+        self.best = {name: tuple(value) for name, value in state["best"].items()}
+        self.stop_reason = state["stop_reason"]
+        for guard, guard_state in zip(self.backtracking or [], state["backtracking"] or [], strict=True):
+            guard.load_state_dict(guard_state)
+        self.resumed_state = state

@@ -5,12 +5,13 @@ from torch.utils.data import Dataset
 
 from dip_lightning.errors import InputError
 
-INPUT_TYPES = ("noise", "meshgrid", "image")
+INPUT_TYPES = ("noise", "meshgrid", "image", "observation")
 
 
 def make_input(kind: str, depth: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
     """z of shape (1, depth, H, W): uniform noise in [0, 0.1) (the reference's `get_noise`), or the
-    2-channel meshgrid of x and y coordinates in [0, 1]. An image input is read, not made."""
+    2-channel meshgrid of x and y coordinates in [0, 1]. An image input (a picture, the observation)
+    is read, not made."""
     if kind == "noise":
         return torch.rand(1, depth, height, width, generator=generator) * 0.1
     if kind == "meshgrid":

@@ -100,8 +100,8 @@ def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, ti
     _plot_loss(loss_axes, metrics)
     stop = as_number(record.get("stop_step"))
     if stop is not None:
-        reason = record.get("stop_reason")
-        label = f"stopped at step {stop:g}" + (f": {reason}" if reason else "")
+        reason = str(record.get("stop_reason") or "").split(":")[0]  # the rule's name, not its whole story
+        label = f"result kept at step {stop:g}" + (f" ({reason})" if reason else "")
         for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
             axes.axvline(stop, color="tab:red", linestyle="--", linewidth=1, label=line_label)
     for axes in (psnr_axes, loss_axes):

@@ -26,15 +26,26 @@ def _number(value: float | None) -> float | None:
 
 @torch.no_grad()
 def evaluate(module: DeepImagePrior) -> dict[str, float | None]:
-    """The scores of the restoration so far, as they are logged, plus the fit to the observation and
-    the naive baseline's score (`psnr_input`)."""
-    truth, operator = module.ground_truth, module.physics.operator
-    metrics = dict.fromkeys(SCORES)
-    if truth is not None:
-        metrics.update(module.scores())
-    metrics["psnr_observed"] = psnr(operator(module.output), module.observed)
+    """The scores of the restoration the run returns (null without ground truth), the fit of A of it to
+    the observation, and the naive baseline's score (`psnr_input`)."""
+    truth, operator, result = module.ground_truth, module.physics.operator, module.result()
+    metrics = dict.fromkeys((*SCORES, "psnr_observed"))
+    if result is not None:
+        if truth is not None:
+            metrics.update(module.scores(*result))
+        metrics["psnr_observed"] = psnr(operator(result[0].mean(0, keepdim=True)), module.observed)
     metrics["psnr_input"] = psnr(operator.baseline(module.observed), truth) if truth is not None else None
     return {name: _number(value) for name, value in metrics.items()}
+
+
+def restart_scores(module: DeepImagePrior) -> dict[str, list[float | None]]:
+    """With restarts: each fit's own score, to see what averaging them gained."""
+    result = module.result()
+    if module.hparams.restarts == 1 or result is None or module.ground_truth is None:
+        return {}
+    output, average = result
+    name, images = ("psnr_avg", average) if module.hparams.exp_weight is not None else ("psnr", output)
+    return {f"{name}_restarts": [_number(psnr(image[None], module.ground_truth)) for image in images]}
 
 
 def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict:
@@ -43,7 +54,10 @@ def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict
     metrics = evaluate(module)
     images = {**module.fixed_images(), **module.restoration()}
     best = {name: value if name.endswith("_step") else _number(value) for name, value in module.best_scores().items()}
-    record = {**record, **module.record(), **metrics, **best}
+    record = {**record, **module.record(), **metrics, **best, **restart_scores(module)}
+    score = "psnr_avg" if record["psnr_avg"] is not None else "psnr"
+    if record[score] is not None and record.get(f"best_{score}") is not None:
+        record["gap_to_best"] = round(record[f"best_{score}"] - record[score], 4)  # what stopping here lost
     for name, image in images.items():
         save_png(image[0], directory / f"{name}.png")
     save_png(comparison_picture(module, record), directory / "comparison.png")

@@ -133,23 +133,26 @@ class WindowedVariance(VarianceStopping):
     output rounded to 11 significant bits (steps of 2^-11 just below 1), and VAR_t is that of the rounded
     values: fine while the outputs still move by more than that, as they do at the peak.
 
-    Defaults: the paper's window 100 and patience 1000 (a smaller patience stops sooner, less robustly).
+    The paper's settings (conf/stopping/wmv.yaml): window 100 and patience 1000 (a smaller patience stops
+    sooner, less robustly).
     """
 
     _state = (*VarianceStopping._state, "window", "sum", "sum_squares")
 
     def __init__(
         self,
-        window: int = 100,
-        patience: int = 1000,
+        window: int,
+        patience: int,
         *,
         max_pixels: int | None = None,
-        window_dtype: torch.dtype = torch.float32,
+        window_dtype: torch.dtype | str = torch.float32,
         generator: torch.Generator | None = None,
     ):
         if window < 2:
             raise InputError(f"the window must hold at least 2 outputs, got {window}")
-        if not window_dtype.is_floating_point:
+        if isinstance(window_dtype, str):  # from the config: "float32", "float16", "bfloat16"
+            window_dtype = getattr(torch, window_dtype, None)
+        if not isinstance(window_dtype, torch.dtype) or not window_dtype.is_floating_point:
             raise InputError(f"window_dtype must be a floating-point dtype, got {window_dtype}")
         super().__init__(patience, window, max_pixels, generator)
         self.size, self.window_dtype = window, window_dtype
@@ -201,17 +204,17 @@ class ExponentialVariance(VarianceStopping):
     (from m = the first output, v = 0), and VAR_t = the mean of v over values; it is tracked from the
     `start`-th update on. v is linear in delta^2, so only m is kept per value and VAR_t per restart:
     memory N * C * P * 8 bytes. The paper's notebook sums delta^2 over pixels where this averages (the
-    same minimum) and clips m to [0, 1] (a no-op for outputs in [0, 1]). Defaults: the paper's alpha
-    0.1, patience 1000, start 100.
+    same minimum) and clips m to [0, 1] (a no-op for outputs in [0, 1]). The paper's settings
+    (conf/stopping/emv.yaml): alpha 0.1, patience 1000, start 100.
     """
 
     _state = (*VarianceStopping._state, "mean")
 
     def __init__(
         self,
-        alpha: float = 0.1,
-        patience: int = 1000,
-        start: int = 100,
+        alpha: float,
+        patience: int,
+        start: int,
         *,
         max_pixels: int | None = None,
         generator: torch.Generator | None = None,

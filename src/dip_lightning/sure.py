@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
+from dip_lightning.loss import LossTerms, Network, data_term
+from dip_lightning.physics.operator import Identity
 
 Perturbed = Callable[[torch.Tensor], torch.Tensor]  # delta (the shape of y) -> the output at y + delta
 
@@ -28,6 +30,7 @@ class SureTerms(NamedTuple):
     total: torch.Tensor  # SURE, the estimate of the MSE against the clean image
     data: torch.Tensor  # (1/N) ||f(y) - y||^2, the mean over values
     divergence: torch.Tensor  # the Monte Carlo estimate of div f(y): a sum over values, not a mean
+    output: torch.Tensor  # f(y)
 
 
 def mc_divergence(f: Perturbed, y: torch.Tensor, eps: float | None, generator: torch.Generator) -> torch.Tensor:
@@ -48,13 +51,14 @@ def sure_loss(f: Perturbed, y: torch.Tensor, sigma: float, eps: float | None, ge
     output = f(origin)
     data = (output - y).square().mean()
     divergence = _divergence(f, output, origin, eps, generator)
-    return SureTerms(data - sigma**2 + 2 * sigma**2 / y.numel() * divergence, data, divergence)
+    return SureTerms(data - sigma**2 + 2 * sigma**2 / y.numel() * divergence, data, divergence, output)
 
 
 class SureLoss(nn.Module):
-    """`sure_loss` with its settings, for the config: `sigma` in 0-255 units, as task.sigma (the images
-    are in [0, 1]); the finite-difference step is eps = `eps_per_sigma` * sigma, or None for the exact
-    vector-Jacobian product.
+    """`sure_loss` as the loss of a denoising fit (loss=sure), with its settings: `sigma` in 0-255 units,
+    as task.sigma (the images are in [0, 1]); the finite-difference step is eps = `eps_per_sigma` * sigma,
+    or None for the exact vector-Jacobian product. The network must be fed the observation itself
+    (task.input_type=observation): the divergence is taken with respect to the network's input.
 
     The DIP-SURE authors' code (github.com/gistvision/DIP-denosing, loss.py and config_parser.py) does
     both: its `dip_sure` mode takes the finite difference at 0.5 sigma (`--epsilon 0.5`, a comment there
@@ -74,8 +78,14 @@ class SureLoss(nn.Module):
         self.sigma = sigma / 255.0
         self.eps = None if eps_per_sigma is None else eps_per_sigma * self.sigma
 
-    def forward(self, f: Perturbed, y: torch.Tensor, generator: torch.Generator) -> SureTerms:
-        return sure_loss(f, y, self.sigma, self.eps, generator)
+    def forward(self, network: Network, observed: torch.Tensor, operator: nn.Module, generator: torch.Generator):
+        if not isinstance(operator, Identity):
+            raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
+        terms = sure_loss(lambda delta: network(delta).float(), observed, self.sigma, self.eps, generator)
+        if terms.output.shape[0] != 1:
+            raise InputError("loss=sure fits one network: it does not combine with restarts")
+        data = data_term(terms.output, observed, operator)
+        return LossTerms(terms.total, data, {"divergence": terms.divergence}, terms.output)
 
 
 def _origin(y: torch.Tensor, eps: float | None) -> torch.Tensor:

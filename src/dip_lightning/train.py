@@ -88,6 +88,8 @@ def build_module(cfg: DictConfig) -> DeepImagePrior:
             backtrack_db=task.backtrack_db,
             eval_every=task.eval_every,
             seed=cfg.seed,
+            restarts=cfg.restarts,
+            restarts_batched=_restarts_batched(cfg),
             **images,
         )
     except InstantiationException as error:  # say what was wrong with the input, not where Hydra called it
@@ -99,6 +101,15 @@ def build_module(cfg: DictConfig) -> DeepImagePrior:
         raise
     except MissingMandatoryValue as error:
         raise _missing(error) from None
+
+
+def _restarts_batched(cfg: DictConfig) -> bool:
+    """Batched restarts (one vmapped computation) pay off on a GPU; on a CPU the sequential networks are
+    faster (experiments/benchmarks/suite.md). restarts_batched=true|false decides instead of `auto`."""
+    if cfg.restarts_batched != "auto":
+        return bool(cfg.restarts_batched)
+    accelerator = cfg.trainer.accelerator
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def _missing(error: MissingMandatoryValue) -> InputError:
@@ -127,6 +138,8 @@ def run(cfg: DictConfig) -> dict:
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [writer, checkpointer]
+    if cfg.get("stopping"):
+        callbacks.insert(0, instantiate(cfg.stopping))  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -13,8 +13,9 @@ from dip_lightning.inputs import make_input
 
 class DeepPrior(nn.Module):
     """`net(num_input_channels, num_output_channels)` builds the network. z is uniform noise, the
-    meshgrid, or `input_image` (input_type=image: flash / no-flash feeds the flash photo);
-    `reg_noise_std` perturbs z with fresh Gaussian noise at every step (input-noise regularisation)."""
+    meshgrid, `input_image` (input_type=image: flash / no-flash feeds the flash photo) or the observation
+    itself (input_type=observation, as SURE needs); `reg_noise_std` perturbs z with fresh Gaussian noise
+    at every step (input-noise regularisation)."""
 
     def __init__(
         self,
@@ -39,6 +40,8 @@ class DeepPrior(nn.Module):
                     f"the input image {input_image} has {self.input_image.shape[0]} channel(s) but "
                     f"task.input_depth is {input_depth}"
                 )
+        if input_type == "observation":
+            input_depth = channels  # the observation's own channels
         self.net = net(num_input_channels=input_depth, num_output_channels=channels)
         self.input_depth = input_depth
         self.register_buffer("z", None)
@@ -51,8 +54,16 @@ class DeepPrior(nn.Module):
     def min_input_size(self) -> int:
         return getattr(self.net, "min_input_size", self.total_stride)
 
-    def prepare(self, height: int, width: int, crop: Crop, generator: torch.Generator) -> None:
+    def prepare(self, height: int, width: int, crop: Crop, generator: torch.Generator, observed: torch.Tensor) -> None:
         """Make z at the restoration's size (H, W); `crop` cuts an input image as the observation."""
+        if self.input_type == "observation":
+            if tuple(observed.shape[-2:]) != (height, width):
+                raise InputError(
+                    "input_type=observation feeds the observation to the network: it must have the restoration's "
+                    "size (not super-resolution)"
+                )
+            self.z = observed.clone()
+            return
         if self.input_image is None:
             self.z = make_input(self.input_type, self.input_depth, height, width, generator)
             return
@@ -69,12 +80,22 @@ class DeepPrior(nn.Module):
     def input(self) -> torch.Tensor:
         return self.z
 
-    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """x from z, perturbed by N(0, reg_noise_std^2) when a generator is given (while fitting)."""
-        if generator is not None and self.reg_noise_std:
-            noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-            z = z + noise * self.reg_noise_std
+    def perturb(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """z + N(0, reg_noise_std^2), drawn afresh at every step."""
+        if not self.reg_noise_std:
+            return z
+        return z + torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype) * self.reg_noise_std
+
+    def render(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x from z, perturbed when a generator is given (while fitting)."""
+        return self.render(self.perturb(z, generator) if generator is not None else z)
+
+    def restart_parameters(self) -> list[list[torch.Tensor]]:
+        """The parameters of each independent fit (one here; several for restarts)."""
+        return [list(self.parameters())]
 
     def images(self) -> dict[str, torch.Tensor]:
         return {"input": self.z} if self.input_image is not None else {}

@@ -19,11 +19,20 @@ class PixelPrior(nn.Module):
         self.pixels = nn.Parameter(torch.empty(0))
         self.register_buffer("input", torch.empty(0))
 
-    def prepare(self, height: int, width: int, crop: Crop, generator: torch.Generator) -> None:
+    def prepare(self, height: int, width: int, crop: Crop, generator: torch.Generator, observed: torch.Tensor) -> None:
         self.pixels = nn.Parameter(torch.rand(1, self.channels, height, width, generator=generator) * 0.1)
+
+    def perturb(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return z
+
+    def render(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pixels
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.pixels
+
+    def restart_parameters(self) -> list[list[torch.Tensor]]:
+        return [[self.pixels]]
 
     def images(self) -> dict[str, torch.Tensor]:
         return {}

@@ -1,0 +1,159 @@
+"""Stopping rules, restarts and SURE inside real fits: what results.json reports and keeps."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from dip_lightning.callbacks.early_stopping import EarlyStopping
+from dip_lightning.stopping import WindowedVariance
+from dip_lightning.train import build_module
+
+TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+SMALL = ["arch.num_channels_down=[16,16,16]", "arch.num_channels_up=[16,16,16]", "arch.num_channels_skip=[4,4,4]"]
+QUICK_WMV = ["stopping=wmv", "stopping.detector.window=20", "stopping.detector.patience=100"]
+
+
+class FakeModule:
+    """What the callback talks to: it records the steps kept and the stop."""
+
+    def __init__(self):
+        self.kept, self.reason = [], None
+
+    def keep(self, chosen):
+        self.kept.append(chosen.tolist())
+
+    def stopped(self, reason):
+        self.reason = reason
+
+
+def feed(outputs) -> FakeModule:
+    callback = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(10, 30, generator=generator), seed=0)
+    module = FakeModule()
+    for output in outputs:
+        callback.on_train_batch_end(SimpleNamespace(), module, {"output": output, "valid": [True]}, None, 0)
+        if module.reason:
+            break
+    return module
+
+
+def test_the_callback_stops_a_fit_whose_output_has_settled():
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 8, 8, generator=generator)
+    # the output settles on the image (shrinking wiggle), then fits noise (a growing one)
+    wiggle = [1 / (t + 1) if t < 60 else (t - 59) / 60 for t in range(200)]
+    module = feed(image + scale * 0.1 * torch.randn(1, 3, 8, 8, generator=generator) for scale in wiggle)
+    assert module.reason is not None and "ES-WMV" in module.reason
+    best = int(module.reason.split("lowest at step ")[1].split(" ")[0])
+    assert 55 <= best <= 75 and module.kept[-1] == [True]
+
+
+def test_the_callback_does_not_stop_a_fit_still_changing():
+    """Still improving: successive outputs differ less and less, so each step is a new minimum."""
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 8, 8, generator=generator)
+    module = feed(image + 0.1 / (1 + t / 10) * torch.randn(1, 3, 8, 8, generator=generator) for t in range(200))
+    assert module.reason is None
+    assert len(module.kept) > 150  # nearly every step a new lowest variance, kept as the result so far
+
+
+def test_es_wmv_stops_a_real_fit_and_keeps_its_result_at_the_detected_step(fit, tmp_path):
+    results = fit(*SMALL, *QUICK_WMV, "task.num_iter=3000")
+    assert results["status"] == "finished" and results["steps"] < 3000
+    assert results["stop_reason"].startswith("ES-WMV: the output's variance was lowest at step")
+    assert results["steps"] == results["stop_step"] + 100  # stopped after the patience
+    assert results["psnr_avg"] > results["psnr_input"] + 3
+    assert results["gap_to_best"] == pytest.approx(results["best_psnr_avg"] - results["psnr_avg"], abs=1e-3)
+    assert results["gap_to_best"] < 1.0
+
+
+def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):
+    results = fit(
+        *TINY,
+        "image.max_size=32",
+        "stopping=oracle",
+        "stopping.metric=psnr",
+        "stopping.patience=100",
+        "task.num_iter=3000",
+    )
+    assert results["stop_reason"].startswith("oracle (reads the ground truth")
+    assert results["psnr"] == results["best_psnr"] and results["stop_step"] == results["best_psnr_step"]
+    assert results["steps"] < 2000
+
+
+def test_a_budget_that_runs_out_first_keeps_the_lowest_variance_so_far(fit):
+    results = fit(*TINY, "stopping=wmv", "stopping.detector.window=5", "task.num_iter=30")
+    assert results["steps"] == 30
+    assert results["stop_reason"] == "ES-WMV: the budget of 30 steps ran out before a stop"
+    assert 5 <= results["stop_step"] <= 30
+
+
+class Outputs(pl.Callback):
+    """Keeps every step's output (N, C, H, W)."""
+
+    def __init__(self):
+        self.outputs = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.outputs.append(outputs["output"].clone())
+
+
+def fit_module(configure, *overrides):
+    module = build_module(configure(*overrides))
+    recorder = Outputs()
+    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    pl.Trainer(max_steps=module.hparams.num_iter, callbacks=[recorder], **quiet).fit(module)
+    return module, recorder.outputs
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, batched):
+    overrides = [*TINY, "image.max_size=32", "restarts=2", f"restarts_batched={batched}", "task.num_iter=4"]
+    module, outputs = fit_module(configure, *overrides)
+    last = outputs[-1]
+    assert last.shape == (2, 3, 32, 32) and not torch.allclose(last[0], last[1])  # own weights and z
+    assert torch.allclose(module.restoration()["restored"], last.mean(0, keepdim=True).clamp(0, 1))
+    average = outputs[0]
+    for output in outputs[1:]:
+        average = average * 0.99 + output * 0.01
+    assert torch.allclose(module.restoration()["restored_avg"], average.mean(0, keepdim=True), atol=1e-6)
+    without_noise = ["task.reg_noise_std=0", f"restarts_batched={batched}"]  # (each restart draws its own noise)
+    restarts, _ = fit_module(configure, *overrides, *without_noise)
+    single, _ = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
+    assert torch.allclose(single.output[0], restarts.output[0], atol=1e-5)  # the first restart is the single run
+    assert module.num_params == 2 * single.num_params
+
+
+def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
+    common = [*TINY, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
+    batched, _ = fit_module(configure, *common, "restarts_batched=true")
+    sequential, _ = fit_module(configure, *common, "restarts_batched=false")
+    assert torch.allclose(batched.output, sequential.output, atol=1e-4)
+
+
+def test_restarts_record_each_fits_score(fit):
+    results = fit(*TINY, "restarts=2", "task.num_iter=20")
+    assert results["restarts"] == 2 and len(results["psnr_avg_restarts"]) == 2
+    assert results["psnr_avg"] >= min(results["psnr_avg_restarts"])
+
+
+def test_each_restart_stops_on_its_own(fit):
+    results = fit(
+        *TINY,
+        "restarts=2",
+        "stopping=wmv",
+        "stopping.detector.window=5",
+        "stopping.detector.patience=20",
+        "task.num_iter=400",
+    )
+    assert isinstance(results["stop_step"], list) and len(results["stop_step"]) == 2
+    assert results["steps"] == max(results["stop_step"]) + 20
+
+
+def test_sure_denoises_without_ground_truth_in_its_loss(fit, tmp_path):
+    results = fit(*SMALL, "experiment=denoise_sure", "image.max_size=64", "task.num_iter=200")
+    assert results["psnr"] > results["psnr_input"] + 3
+    header = (tmp_path / "run" / "results.json").read_text()
+    assert json.loads(header)["task"] == "denoise"
