@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from pytorch_lightning.loggers import WandbLogger
+
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 3.0  # seconds to wait for the W&B server before running offline
 
@@ -40,3 +42,12 @@ def wandb_mode() -> str:
         log.warning("W&B: an API key is set but the server does not answer: logging offline (sync later)")
         return "offline"
     return "online"
+
+
+class QuietWandbLogger(WandbLogger):
+    """Lightning's W&B logger without the `anonymous` argument it always passes, which W&B 0.31 no
+    longer knows and warns about at every run."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._wandb_init.pop("anonymous", None)

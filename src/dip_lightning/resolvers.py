@@ -1,13 +1,23 @@
-"""The OmegaConf resolvers the configs use: ${wandb_mode:}, ${run_stamp:}, ${job_dirname:...}."""
+"""The OmegaConf resolvers the configs use: ${wandb_mode:}, ${run_stamp:}, ${job_dirname:...},
+${run_group:...}, ${run_name:...}, ${image_name:...}, ${dataset_files:FOLDER}."""
 
 from omegaconf import OmegaConf
 
+from dip_lightning.datasets import dataset_files
 from dip_lightning.loggers import wandb_mode
-from dip_lightning.run_folder import job_dirname, run_stamp
+from dip_lightning.run_folder import image_name, job_dirname, run_group, run_name, run_stamp
 
 
 def register_resolvers() -> None:
-    resolvers = {"wandb_mode": wandb_mode, "run_stamp": run_stamp, "job_dirname": job_dirname}
+    resolvers = {
+        "wandb_mode": wandb_mode,
+        "run_stamp": run_stamp,
+        "job_dirname": job_dirname,
+        "run_group": run_group,
+        "run_name": run_name,
+        "image_name": image_name,
+        "dataset_files": dataset_files,
+    }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver, use_cache=True)

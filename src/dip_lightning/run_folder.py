@@ -36,25 +36,67 @@ def _sweep_overrides(sweep_dir: str) -> set[str] | None:
         return None
 
 
-def differing_overrides(overrides: list[str], sweep_dir: str | None) -> list[str]:
-    """The overrides of a job that the sweep varies (`lr=0.001`, `seed=1`), with the shortest key that
-    stays unambiguous; all of them when the sweep's own command line cannot be read."""
+def _short_value(value: str) -> str:
+    """0.008558894657793087 -> 0.008559, a sampled number, and ../data/Set5/bird.png -> bird: readable
+    in a name."""
+    if "/" in value:
+        return Path(value.strip("'\"")).stem
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if len(value) <= 8 or not number == number else f"{number:.4g}"
+
+
+def differing_overrides(overrides: list[str], sweep_dir: str | None, swept_keys=None) -> list[str]:
+    """The overrides of a job that the sweep varies (`lr=0.001`, `seed=1`): those not on the sweep's own
+    command line as they are, plus the keys a sweeper samples (`swept_keys`: hydra.sweeper.params),
+    each with the shortest key that stays unambiguous; all of them when neither is known."""
     common = _sweep_overrides(sweep_dir) if sweep_dir else None
-    varied = [item for item in overrides if common is None or item not in common]
-    pairs = [item.lstrip("+~").split("=", 1) for item in varied]
-    short = [key.rsplit(".", 1)[-1] for key, *_ in pairs]
+    sampled = set(swept_keys or ())
+    pairs = [item.lstrip("+~").split("=", 1) for item in overrides]
+    varied = [
+        pair
+        for item, pair in zip(overrides, pairs, strict=True)
+        if common is None or item not in common or pair[0] in sampled
+    ]
+    if sampled and common is None:  # a sweeper that writes no multirun.yaml (optuna): its own keys
+        varied = [pair for pair in pairs if pair[0] in sampled]
+    short = [key.rsplit(".", 1)[-1] for key, *_ in varied]
     names = []
-    for (key, *value), name in zip(pairs, short, strict=True):
+    for (key, *value), name in zip(varied, short, strict=True):
         label = name if short.count(name) == 1 else key
-        names.append(f"{label}={value[0]}" if value else label)
+        names.append(f"{label}={_short_value(value[0])}" if value else label)
     return names
 
 
-def job_dirname(num: int, overrides: list[str], sweep_dir: str) -> str:
+def job_dirname(num: int, overrides: list[str], sweep_dir: str, swept_keys=None) -> str:
     """`3_lr=0.001,seed=1`: the job's number (the order it was launched in) and what it varies."""
-    name = ",".join(differing_overrides(list(overrides), sweep_dir))
+    name = ",".join(differing_overrides(list(overrides), sweep_dir, swept_keys))
     name = re.sub(r"[/\\\s]+", "_", name)[:MAX_NAME]
     return f"{num}_{name}" if name else str(num)
+
+
+def _in_sweep(mode) -> bool:
+    return str(mode).endswith("MULTIRUN")
+
+
+def run_group(mode, sweep_dir: str, task: str, arch: str) -> str:
+    """A dashboard's group: the sweep (its folder's name), or task-arch for single runs."""
+    return Path(sweep_dir).name if _in_sweep(mode) else f"{task}-{arch}"
+
+
+def run_name(mode, overrides: list[str], sweep_dir: str, swept_keys=None) -> str:
+    """A dashboard's name for the run: what this job of a sweep varies (`lr=0.001,seed=1`), or the
+    overrides of a single run ("defaults" without any)."""
+    in_sweep = _in_sweep(mode)
+    names = differing_overrides(list(overrides), sweep_dir if in_sweep else None, swept_keys if in_sweep else None)
+    return ",".join(names)[:MAX_NAME] or "defaults"
+
+
+def image_name(observed: str | None, source: str | None) -> str:
+    """The image a run restores, by name: the embedded photo's, or the file's stem."""
+    return Path(str(observed if observed is not None else source)).stem
 
 
 class CheckRunFolder(Callback):

@@ -1,0 +1,86 @@
+"""What the loggers and the sweep tools record, read back: W&B's offline run, TensorBoard's events, the
+sweep table of jobs run through joblib and submitit."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from wandb_records import run_record
+
+from dip_lightning.run_folder import run_group, run_name
+from dip_lightning.tracking import flatten
+
+TINY = [
+    "experiment=smoke",
+    "task.num_iter=3",
+    "image.max_size=32",
+    "arch.num_channels_down=[8,8]",
+    "arch.num_channels_up=[8,8]",
+    "arch.num_channels_skip=[2,2]",
+    "callbacks.progress_bar.refresh_rate=0",
+]
+NO_KEY = {"NETRC": "/nonexistent", "WANDB_API_KEY": "", "WANDB_MODE": ""}
+
+
+def dip(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, **NO_KEY, "HOME": str(cwd)}
+    env = {name: value for name, value in env.items() if value != ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "dip_lightning", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_flatten_gives_every_setting_a_dotted_key():
+    tree = {"optimizer": {"lr": 0.01, "_partial_": True}, "arch": {"num_channels_down": [8, 8]}, "seed": 3}
+    assert flatten(tree) == {"optimizer.lr": 0.01, "arch.num_channels_down": "[8, 8]", "seed": 3}
+
+
+def test_a_run_is_named_by_what_it_changes():
+    assert run_group("RunMode.MULTIRUN", "multirun/2026-11-27_10-00", "denoise", "skip") == "2026-11-27_10-00"
+    assert run_group("RunMode.RUN", "multirun/x", "denoise", "skip") == "denoise-skip"
+    assert run_name("RunMode.RUN", ["optimizer.lr=0.001", "seed=2"], "x", None) == "lr=0.001,seed=2"
+    assert run_name("RunMode.RUN", [], "x", None) == "defaults"
+
+
+def test_an_offline_wandb_run_holds_the_config_the_result_and_the_pictures(tmp_path):
+    dip("optimizer.lr=0.02", *TINY, "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    record = run_record(tmp_path / "run")
+    assert record["config"]["optimizer.lr"] == 0.02
+    assert record["config"]["arch.num_channels_down"] == "[8, 8]" and record["config"]["num_params"] > 0
+    assert record["summary"]["psnr_avg"] == results["psnr_avg"]
+    assert record["summary"]["best_psnr_avg_step"] == results["best_psnr_avg_step"]
+    assert {"images/observation", "images/ground_truth", "images/restored", "images/restored_avg"} <= record["images"]
+    assert (record["group"], record["job_type"]) == ("denoise-skip", "denoise")
+    assert record["name"].startswith("lr=0.02,experiment=smoke") and record["tags"] == ["denoise", "skip", "astronaut"]
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()  # the CSV log stays on
+
+
+def test_tensorboard_beside_the_csv_log_gets_curves_and_pictures(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    dip(*TINY, "logger=tensorboard", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert "psnr_avg" in events.Tags()["scalars"] and "images/restored_avg" in events.Tags()["images"]
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("launcher", ["parallel", "slurm_local"])
+def test_a_sweep_on_a_launcher_leaves_its_runs_and_their_table(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    dip("-m", *TINY, "seed=0,1", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}", "logger=wandb", cwd=tmp_path)
+    records = {folder.name: json.loads((folder / "results.json").read_text()) for folder in sweep.glob("*_seed=*")}
+    assert sorted(records) == ["0_seed=0", "1_seed=1"]
+    rows = {row["job"]: row for row in csv.DictReader((sweep / "summary.csv").open())}
+    for name, record in records.items():
+        assert record["status"] == "finished" and record["seed"] == int(name[-1])
+        assert float(rows[name]["psnr_avg"]) == record["psnr_avg"] and rows[name]["overrides"] == f"seed={name[-1]}"
+        wandb = run_record(sweep / name)
+        assert wandb["group"] == sweep.name and wandb["name"] == f"seed={name[-1]}"
