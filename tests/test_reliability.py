@@ -257,14 +257,16 @@ def test_a_short_run_still_logs_its_steps_numbered_as_results_json(fit_logged, t
     assert float(rows[-1]["psnr"]) == pytest.approx(results["psnr"], abs=1e-4)
 
 
-def test_the_console_says_what_is_fitted_the_bar_and_the_result(tmp_path):
+def test_the_console_says_the_precision_the_estimate_what_is_fitted_the_bar_and_the_result(tmp_path):
     result = dip("experiment=smoke", *TINY, "task.num_iter=3", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     lines = [line for line in (result.stdout + result.stderr).replace("\r", "\n").splitlines() if line.strip()]
     assert result.returncode == 0
     assert not [line for line in lines if "Tip" in line or "GPU available" in line or "Total params" in line]
     assert not [line for line in lines if "Training" in line or "Epoch 0" in line]
     logged = [line for line in lines if line.startswith("[")]
-    assert len(logged) == 2 and "denoise with skip" in logged[0] and "results in" in logged[1]
+    assert len(logged) == 4, logged
+    assert "trainer.precision=" in logged[0] and "estimated:" in logged[1]
+    assert "denoise with skip" in logged[2] and "results in" in logged[3]
 
 
 def test_wandb_with_a_key_and_no_network_runs_offline(tmp_path, monkeypatch):

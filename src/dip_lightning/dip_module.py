@@ -84,10 +84,12 @@ class DeepImagePrior(pl.LightningModule):
         self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)
         self.num_params = sum(p.numel() for p in self.prior.parameters())
         self.register_buffer("output_avg", torch.zeros(restarts, channels, *problem.restored_size))
-        self.output: torch.Tensor | None = None  # x of each fit at its last good step, (N, C, H, W)
+        # x of each fit at its last good step, (N, C, H, W); buffers, so that they follow the module's device
+        self.register_buffer("output", None, persistent=False)
         self.output_step = 0  # the step that made it (an undone step keeps the one before)
         # The result a stopping rule chose for each fit: its output and average at the chosen step.
-        self.kept: dict[str, torch.Tensor] | None = None
+        for name in ("kept_output", "kept_output_avg", "kept_step"):
+            self.register_buffer(name, None, persistent=False)
         self.stop_rule: str | None = None  # the name of the stopping rule that keeps the result, if any
         self.stop_reason: str | None = None
         self.backtracking = [Backtracking(backtrack_db) for _ in range(restarts)] if backtrack_db is not None else None
@@ -104,11 +106,6 @@ class DeepImagePrior(pl.LightningModule):
         self.noise_generator = torch.Generator(device=self.device).manual_seed(self.hparams.seed + 1)
         if self.resumed_state is not None:  # a checkpoint was loaded: go on from its state
             self.noise_generator.set_state(self.resumed_state["noise_generator"])
-            if self.resumed_state["output"] is not None:
-                self.output = self.resumed_state["output"].to(self.device)
-                self.output_step = self.resumed_state["output_step"]
-            if self.resumed_state["kept"] is not None:
-                self.kept = {name: value.to(self.device) for name, value in self.resumed_state["kept"].items()}
             for guard in self.backtracking or []:
                 if guard.good is not None:
                     guard.good = [p.to(self.device) for p in guard.good]
@@ -234,13 +231,13 @@ class DeepImagePrior(pl.LightningModule):
     def keep(self, chosen: torch.Tensor) -> None:
         """Keep this step's output and average of the fits in `chosen` ((N,) bool) as their result."""
         step = torch.full((len(chosen),), self.output_step, device=self.output.device)
-        if self.kept is None:
-            self.kept = {"output": self.output.clone(), "output_avg": self.output_avg.clone(), "step": step}
+        if self.kept_output is None:
+            self.kept_output, self.kept_output_avg, self.kept_step = self.output.clone(), self.output_avg.clone(), step
             return
         where = chosen.to(self.output.device)
-        self.kept["output"] = torch.where(where[:, None, None, None], self.output, self.kept["output"])
-        self.kept["output_avg"] = torch.where(where[:, None, None, None], self.output_avg, self.kept["output_avg"])
-        self.kept["step"] = torch.where(where, step, self.kept["step"])
+        self.kept_output = torch.where(where[:, None, None, None], self.output, self.kept_output)
+        self.kept_output_avg = torch.where(where[:, None, None, None], self.output_avg, self.kept_output_avg)
+        self.kept_step = torch.where(where, step, self.kept_step)
 
     def stopped(self, reason: str) -> None:
         """A stopping rule ends the run here; `reason` says why (results.json's stop_reason)."""
@@ -250,8 +247,8 @@ class DeepImagePrior(pl.LightningModule):
     # ----- what a run reports ---------------------------------------------------------------------
     def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Each fit's output and average that the run returns: at the step a stopping rule kept, or now."""
-        if self.kept is not None:
-            return self.kept["output"], self.kept["output_avg"]
+        if self.kept_output is not None:
+            return self.kept_output, self.kept_output_avg
         return None if self.output is None else (self.output, self.output_avg)
 
     def restoration(self) -> dict[str, torch.Tensor]:
@@ -284,8 +281,8 @@ class DeepImagePrior(pl.LightningModule):
             "crop": self.crop.as_dict(),
             "backtracks": sum(guard.restores for guard in self.backtracking) if self.backtracking else None,
         }
-        if self.kept is not None:
-            steps = self.kept["step"].tolist()
+        if self.kept_step is not None:
+            steps = self.kept_step.tolist()
             record["stop_step"] = steps[0] if len(steps) == 1 else steps
             budget = f"{self.stop_rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
             record["stop_reason"] = self.stop_reason or budget
@@ -308,7 +305,7 @@ class DeepImagePrior(pl.LightningModule):
             "noise_generator": self.noise_generator.get_state(),
             "output": self.output,
             "output_step": self.output_step,
-            "kept": self.kept,
+            "kept": None if self.kept_output is None else [self.kept_output, self.kept_output_avg, self.kept_step],
             "stop_reason": self.stop_reason,
             "best": {name: list(value) for name, value in self.best.items()},
             "backtracking": [guard.state_dict() for guard in self.backtracking] if self.backtracking else None,
@@ -316,6 +313,9 @@ class DeepImagePrior(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["dip"]
+        self.output, self.output_step = state["output"], state["output_step"]
+        if state["kept"] is not None:
+            self.kept_output, self.kept_output_avg, self.kept_step = state["kept"]
         self.best = {name: tuple(value) for name, value in state["best"].items()}
         self.stop_reason = state["stop_reason"]
         for guard, guard_state in zip(self.backtracking or [], state["backtracking"] or [], strict=True):

@@ -12,7 +12,12 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    return structural_similarity_index_measure(prediction.float().clamp(0, 1), target.float(), data_range=1.0).item()
+    """SSIM with peak 1, in fp32 even inside a bf16 step (its Gaussian window is a convolution, which
+    autocast would otherwise run in bf16, so that the logged value would differ from the recorded one)."""
+    with torch.autocast(prediction.device.type, enabled=False):
+        return structural_similarity_index_measure(
+            prediction.float().clamp(0, 1), target.float(), data_range=1.0
+        ).item()
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -2,6 +2,7 @@
 trainer, fit, record. Bad input is answered in one line (exit 2); a job of a sweep that fails is
 recorded as failed and the sweep goes on."""
 
+import functools
 import json
 import logging
 import sys
@@ -17,7 +18,6 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
-from pytorch_lightning.accelerators import CPUAccelerator
 
 from dip_lightning.atomic import write_atomically
 from dip_lightning.callbacks.checkpointer import Checkpointer
@@ -25,10 +25,14 @@ from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
 from dip_lightning.dip_module import DeepImagePrior
 from dip_lightning.errors import InputError
-from dip_lightning.images import read_image
+from dip_lightning.images import load_image
+from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.plots import learning_curve
+from dip_lightning.precision import compute_dtype, resolve_accelerator, resolve_precision
+from dip_lightning.preflight import preflight
 from dip_lightning.resolvers import register_resolvers
 from dip_lightning.run_folder import RESULTS_FILE
+from dip_lightning.tracking import log_result, log_setup, quiet_wandb
 
 log = logging.getLogger(__name__)
 # Lightning 2.6 with torch >= 2.10 warns about its own use of a deprecated torch API at every fit.
@@ -62,24 +66,34 @@ def _check_optimizer(optimizer) -> None:
         raise InputError(f"optimizer: {error}") from None
 
 
-def build_module(cfg: DictConfig) -> DeepImagePrior:
+def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepImagePrior:
     """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
-    from the config alone."""
+    from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
+    (`dtype`: the precision the fit computes in)."""
     try:
+        task = cfg.task
+        physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
+        _check_optimizer(optimizer)
+        # image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
+        # observation would change its noise), see conf/image.
+        load = functools.partial(load_image, max_size=None, center_crop=cfg.image.get("center_crop"))
         if cfg.observed is None:
             if cfg.ground_truth is not None:
                 raise InputError("ground_truth= scores a user's observed= image; give observed= too")
             images = {"image": instantiate(cfg.image)}
         else:
-            truth = read_image(cfg.ground_truth) if cfg.ground_truth is not None else None
-            images = {"observed": read_image(cfg.observed), "ground_truth": truth}
-        task = cfg.task
-        optimizer = instantiate(cfg.optimizer)
-        _check_optimizer(optimizer)
+            if cfg.ground_truth is not None and physics.scale > 1 and cfg.image.get("center_crop"):
+                raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
+            truth = load(cfg.ground_truth) if cfg.ground_truth is not None else None
+            images = {"observed": load(cfg.observed), "ground_truth": truth}
+        if prior.keywords.get("input_image"):  # a picture fed to the network: read as the others
+            prior = functools.partial(prior, input_image=load(prior.keywords["input_image"]))
+        if cfg.check_fit and _choice("prior", "deep") == "deep":
+            _preflight(cfg, prior, physics.scale, images, dtype)
         return DeepImagePrior(
             name=task.name,
-            physics=instantiate(task.physics),
-            prior=instantiate(cfg.prior),
+            physics=physics,
+            prior=prior,
             loss=instantiate(cfg.loss),
             optimizer=optimizer,
             scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
@@ -101,6 +115,21 @@ def build_module(cfg: DictConfig) -> DeepImagePrior:
         raise
     except MissingMandatoryValue as error:
         raise _missing(error) from None
+
+
+def _preflight(cfg: DictConfig, prior, scale: int, images: dict, dtype: torch.dtype) -> None:
+    source = images.get("image")
+    if source is None:  # a user's observation: the restoration is `scale` times larger
+        source = images["observed"]
+    else:
+        scale = 1
+    channels = source.shape[0]
+    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
+    options = prior.keywords  # the deep prior's settings (a partial: the module gives the channels)
+    make_net = functools.partial(build_network, options["net"], options["activation_checkpointing"])
+    size = (source.shape[-2] * scale, source.shape[-1] * scale)
+    device = resolve_accelerator(cfg.trainer.accelerator)
+    preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
 
 
 def _restarts_batched(cfg: DictConfig) -> bool:
@@ -132,18 +161,23 @@ def describe(cfg: DictConfig, module: DeepImagePrior | None = None) -> dict:
 def run(cfg: DictConfig) -> dict:
     """Fit one image; return its record (what results.json holds)."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = build_module(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    module = build_module(cfg, compute_dtype(precision))
     record = describe(cfg, module)
     writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
+    if "wandb" in (cfg.get("logger") or {}):
+        quiet_wandb()
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [writer, checkpointer]
     if cfg.get("stopping"):
         callbacks.insert(0, instantiate(cfg.stopping))  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    _warn_if_slow_precision(trainer)
+    trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
+    log_setup(trainer.loggers, cfg, module, trainer)
     fitted = record["arch"] or f"{record['prior']} prior"
     log.info(f"{record['task']} with {fitted} ({module.num_params:,} parameters) on {record['image']}")
     try:
@@ -152,6 +186,7 @@ def run(cfg: DictConfig) -> dict:
         raise SystemExit(EXIT_SIGTERM if trainer.received_sigterm else EXIT_CTRL_C) from None
     finally:
         _draw_learning_curve(writer.dirpath)  # after the fit: the loggers write their last rows at its end
+        log_result(trainer.loggers, writer.results)
         if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
             sys.modules["wandb"].finish()
     return writer.results
@@ -162,17 +197,6 @@ def _draw_learning_curve(folder: Path) -> None:
         learning_curve(folder)
     except Exception as error:  # a picture must never cost the run its result
         log.warning(f"no learning curve: {type(error).__name__}: {error}")
-
-
-def _warn_if_slow_precision(trainer: pl.Trainer) -> None:
-    """bf16 convolutions are only fast on CPUs with AVX-512 (BF16 / AMX); elsewhere they are far slower."""
-    on_cpu = isinstance(trainer.accelerator, CPUAccelerator)
-    if on_cpu and str(trainer.precision).startswith("bf16") and torch.backends.cpu.get_cpu_capability() != "AVX512":
-        log.warning(
-            f"trainer.precision={trainer.precision} on a CPU without AVX-512 "
-            f"({torch.backends.cpu.get_cpu_capability()}): bf16 convolutions run tens of times slower than "
-            "32-true here"
-        )
 
 
 def _record_failure(cfg: DictConfig, error: BaseException) -> None:

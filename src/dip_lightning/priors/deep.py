@@ -9,13 +9,15 @@ from dip_lightning.crop import Crop
 from dip_lightning.errors import InputError
 from dip_lightning.images import read_image
 from dip_lightning.inputs import make_input
+from dip_lightning.nets.checkpointing import build_network
 
 
 class DeepPrior(nn.Module):
     """`net(num_input_channels, num_output_channels)` builds the network. z is uniform noise, the
     meshgrid, `input_image` (input_type=image: flash / no-flash feeds the flash photo) or the observation
     itself (input_type=observation, as SURE needs); `reg_noise_std` perturbs z with fresh Gaussian noise
-    at every step (input-noise regularisation)."""
+    at every step (input-noise regularisation). `activation_checkpointing` ("all", or N outer levels of a
+    skip network) trades compute for memory."""
 
     def __init__(
         self,
@@ -23,8 +25,9 @@ class DeepPrior(nn.Module):
         channels: int,
         input_type: str,
         input_depth: int,
-        input_image: str | None,
+        input_image: str | torch.Tensor | None,
         reg_noise_std: float,
+        activation_checkpointing: str | int | None,
     ):
         super().__init__()
         if not reg_noise_std >= 0:
@@ -32,17 +35,18 @@ class DeepPrior(nn.Module):
         self.input_type, self.reg_noise_std = input_type, reg_noise_std
         self.input_image = None
         if input_type == "image":
-            if not input_image:
+            if input_image is None or isinstance(input_image, str) and not input_image:
                 raise InputError("input_type=image needs task.input_image=PATH (flash / no-flash: the flash photo)")
-            self.input_image = read_image(input_image)
+            self.input_image = input_image if isinstance(input_image, torch.Tensor) else read_image(input_image)
             if self.input_image.shape[0] != input_depth:
                 raise InputError(
-                    f"the input image {input_image} has {self.input_image.shape[0]} channel(s) but "
-                    f"task.input_depth is {input_depth}"
+                    f"the input image has {self.input_image.shape[0]} channel(s) but task.input_depth is {input_depth}"
                 )
         if input_type == "observation":
             input_depth = channels  # the observation's own channels
-        self.net = net(num_input_channels=input_depth, num_output_channels=channels)
+        self.net = build_network(
+            net, activation_checkpointing, num_input_channels=input_depth, num_output_channels=channels
+        )
         self.input_depth = input_depth
         self.register_buffer("z", None)
 

@@ -1,0 +1,73 @@
+"""How long will a fit take? Estimated before it starts: the FLOPs of one step, counted on fake tensors
+(shapes only, so free at any size), against the rate this machine multiplies matrices at, measured once,
+and the fraction of that rate a DIP step reaches (measured in experiments/benchmarks/suite.md and
+gpu.md). A rough figure, to tell minutes from hours."""
+
+import functools
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from dip_lightning.memory import MEASURED_SIZE, fitting_step
+
+# The rate a step of the default skip network reaches, as a fraction of the machine's matmul rate
+# (experiments/benchmarks/suite.md, AMD EPYC with AVX-512: fp32 0.6 to 1.0, bf16 0.24 to 0.34 from
+# 512 to 128 px); the lower ends, so that an estimate errs long, the side to err on before a long run.
+EFFICIENCY = {("cpu", torch.float32): 0.6, ("cpu", torch.bfloat16): 0.24}
+OTHER_EFFICIENCY = 0.3
+# On a GPU a step is bound by launching its several hundred small kernels rather than by its FLOPs:
+# 23 to 26 ms a step at 512 x 512 on an H200 with the GPU busy a quarter of the time (gpu.md).
+GPU_STEP_FLOOR = 0.02  # seconds
+
+
+def step_flops(make_net: Callable[..., nn.Module], channels: int, input_depth: int, height: int, width: int) -> float:
+    """FLOPs of one fitting step (forward and backward: convolutions and matrix products, a checkpointed
+    network's recomputation too) of an H x W image: counted at two small sizes on fake tensors and
+    extrapolated linearly in the pixels, as the convolutions' work grows."""
+    with torch.random.fork_rng(devices=[]), FakeTensorMode():
+        net = make_net(num_input_channels=input_depth, num_output_channels=channels)
+        stride = getattr(net, "total_stride", 1)
+        small = stride * -(-max(getattr(net, "min_input_size", stride), MEASURED_SIZE) // stride)
+        counts = []
+        for size in (small, 2 * small):
+            with FlopCounterMode(display=False) as counter:
+                fitting_step(net, input_depth, channels, size, size, torch.float32)
+            counts.append(counter.get_total_flops())
+    per_pixel = (counts[1] - counts[0]) / (3 * small**2)
+    return counts[0] + per_pixel * (height * width - small**2)
+
+
+@functools.cache
+def matmul_rate(device: str, dtype: torch.dtype = torch.float32, size: int = 1024, repeats: int = 4) -> float:
+    """FLOP/s of a size x size matrix product on `device`, the best of `repeats`: the machine's rate on
+    the operation it runs best."""
+    a = torch.rand(size, size, device=device).to(dtype)
+    a @ a
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ a
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def estimate_seconds(flops_per_step: float, steps: int, device: str, dtype: torch.dtype) -> float:
+    rate = matmul_rate(device, dtype) * EFFICIENCY.get((device, dtype), OTHER_EFFICIENCY)
+    seconds = flops_per_step / rate
+    return steps * (max(seconds, GPU_STEP_FLOOR) if device == "cuda" else seconds)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

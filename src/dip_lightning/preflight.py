@@ -1,0 +1,44 @@
+"""Before a fit allocates anything: will it fit in memory, and how long will it take? A fit too large
+stops at once with the largest size that would fit; a long one says so with its estimated time."""
+
+import logging
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from dip_lightning.duration import estimate_seconds, format_duration, step_flops
+from dip_lightning.errors import InputError
+from dip_lightning.memory import available_bytes, check_fits, fit_memory
+
+log = logging.getLogger(__name__)
+LONG_RUN = 3600.0  # seconds: a fit estimated longer is announced as a warning
+
+
+def preflight(
+    make_net: Callable[..., nn.Module],
+    channels: int,
+    input_depth: int,
+    size: tuple[int, int],
+    steps: int,
+    restarts: int,
+    device: str,
+    dtype: torch.dtype,
+) -> None:
+    """Raise InputError when `restarts` fits of `make_net` on an image of `size` (H, W) cannot fit in the
+    memory `device` has free; log the estimated time of `steps` steps (a warning when it is long)."""
+    height, width = size
+    memory = fit_memory(make_net, channels, input_depth, dtype, restarts)
+    problem = check_fits(memory, height, width, available_bytes(device), device)
+    if problem:
+        raise InputError(problem)
+    flops = restarts * step_flops(make_net, channels, input_depth, height, width)
+    seconds = estimate_seconds(flops, steps, device, dtype)
+    message = (
+        f"estimated: {format_duration(seconds)} for {steps} steps at {width} x {height} on {device} "
+        f"({flops / 1e9:.0f} GFLOP a step), {memory(height, width) / 1e9:.1f} GB"
+    )
+    if seconds > LONG_RUN:
+        log.warning(message + ": a long run; image.max_size=... or a GPU (trainer.accelerator=gpu) is faster")
+    else:
+        log.info(message)

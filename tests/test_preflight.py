@@ -1,0 +1,60 @@
+"""Before a fit: the memory it needs against what the machine has, its estimated time, the precision
+chosen for the hardware, and activation checkpointing as a way to fit more."""
+
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import write_png
+
+from dip_lightning import preflight as preflight_module
+from dip_lightning.errors import InputError
+from dip_lightning.precision import choose_precision, hardware_facts
+from dip_lightning.train import build_module
+
+TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+
+
+def test_an_image_too_large_for_the_memory_is_refused_with_the_largest_size_that_fits(configure, monkeypatch):
+    monkeypatch.setattr(preflight_module, "available_bytes", lambda device: 600 * 10**6)
+    with pytest.raises(InputError, match=r"a 512 x 512 fit needs about .* GB .* at most (\d+) x \1 fits"):
+        build_module(configure("check_fit=true", "image.max_size=null"))
+    build_module(configure("check_fit=true", "image.max_size=64"))  # a small one goes on
+
+
+def test_a_huge_photo_is_refused_in_one_line_before_anything_is_allocated(tmp_path):
+    path = write_png(tmp_path / "huge.png", np.full((6000, 6000), 128, np.uint8))
+    result = subprocess.run(
+        [sys.executable, "-m", "dip_lightning", f"observed={path}", f"hydra.run.dir={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output, output
+    assert "a 6000 x 6000 fit needs about" in output and "image.max_size=" in output
+
+
+def test_the_estimated_time_is_logged_and_a_long_run_warned(configure, caplog):
+    with caplog.at_level(logging.INFO):
+        build_module(configure("check_fit=true", *TINY, "task.num_iter=10"))
+    assert "estimated: " in caplog.text and "for 10 steps at 64 x 64" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        build_module(configure("check_fit=true", "image.max_size=null", "task.num_iter=10000000"))
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings and "a long run" in warnings[0].getMessage()
+
+
+def test_auto_precision_is_the_default_and_follows_the_hardware(fit):
+    results = fit(*TINY, "task.num_iter=2", "trainer.precision=auto")
+    expected = choose_precision("auto", "cpu", hardware_facts("cpu")).precision
+    assert results["precision"] == expected
+
+
+def test_activation_checkpointing_fits_the_same_with_less_memory(fit):
+    plain = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true")
+    checkpointed = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true", "prior.activation_checkpointing=all")
+    assert checkpointed["psnr_avg"] == pytest.approx(plain["psnr_avg"], abs=1e-3)
