@@ -36,14 +36,14 @@ def test_rectangle_mask_hides_the_centre():
 
 def test_file_mask_white_is_known(tmp_path):
     values = np.array([[0, 100, 128, 255]], dtype=np.uint8)
-    mask = FileMask(write_png(tmp_path / "m.png", values))(1, 4, generator())
+    mask = FileMask(write_png(tmp_path / "m.png", values), None, None)(1, 4, generator())
     assert mask.tolist() == [[[0.0, 0.0, 1.0, 1.0]]]
 
 
 def test_file_mask_of_the_wrong_size_is_refused(tmp_path):
     path = write_png(tmp_path / "m.png", np.full((30, 20), 255, np.uint8))
     with pytest.raises(ValueError, match="mask .*m.png is 20x30 but the image is 64x48"):
-        FileMask(path)(48, 64, generator())
+        FileMask(path, None, None)(48, 64, generator())
 
 
 def test_a_mask_with_nothing_known_is_refused():

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from conftest import write_png
 from PIL import Image
 
+from dip_lightning.baselines import bicubic
 from dip_lightning.comparison import comparison_panels
 from dip_lightning.errors import InputError
 from dip_lightning.images import read_image
@@ -263,6 +263,5 @@ def test_comparison_names_each_panel_and_the_runs_state(configure):
     captions = [caption.split("  ")[0] for caption, _ in panels]
     assert captions == ["observation", "bicubic", "restored", "averaged", "ground truth"]
     assert panels[1][0] == f"bicubic  {record['psnr_input']:.2f} dB"
-    bicubic = F.interpolate(module.observed, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
-    assert torch.equal(panels[1][1], bicubic[0])
+    assert torch.equal(panels[1][1], bicubic(module.observed[0], 4))  # PIL's bicubic, the paper's row
     assert panels[0][1].shape == (3, 16, 16)  # the observation as it is (the picture enlarges it)

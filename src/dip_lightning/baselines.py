@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, inpaint_biharmonic
 
+from dip_lightning.images import resize
+
 # TV weight per unit of noise (sigma / 255); see tv_denoise for where 0.7 comes from.
 TV_WEIGHT_PER_SIGMA = 0.7
 
@@ -41,12 +43,7 @@ def bicubic(observed: torch.Tensor, factor: int) -> torch.Tensor:
     viewer); torch's bicubic uses a = -0.75 and scores a little differently.
     """
     height, width = observed.shape[-2:]
-    size = (width * factor, height * factor)
-    planes = [
-        np.asarray(Image.fromarray(plane.numpy()).resize(size, Image.Resampling.BICUBIC))
-        for plane in observed.detach().float().cpu()
-    ]
-    return torch.from_numpy(np.stack(planes)).clamp(0, 1)
+    return resize(observed.detach(), height * factor, width * factor, Image.Resampling.BICUBIC)
 
 
 def tv_denoise(observed: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -75,21 +75,33 @@ def read_image(path: str | os.PathLike, max_size: int | None = None) -> torch.Te
     return shrink(tensor, max_size) if max_size else tensor
 
 
-def load_image(source: str | os.PathLike = "astronaut", max_size: int | None = None) -> torch.Tensor:
-    """An image file, or one of the embedded photographs by name (a file of that name wins)."""
+def load_image(source: str | os.PathLike, max_size: int | None = None, center_crop: int | None = None) -> torch.Tensor:
+    """An image file, or one of the embedded photographs by name (a file of that name wins); with
+    `max_size`, shrunk so its longer side is at most that; with `center_crop`, cut to its central
+    center_crop x center_crop pixels (or less where it is smaller)."""
     if str(source) in EMBEDDED and not Path(source).exists():
-        return read_image(embedded_path(str(source)), max_size)
-    try:
-        return read_image(source, max_size)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"{error} (embedded images: {', '.join(sorted(EMBEDDED))})") from None
+        image = read_image(embedded_path(str(source)), max_size)
+    else:
+        try:
+            image = read_image(source, max_size)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{error} (embedded images: {', '.join(sorted(EMBEDDED))})") from None
+    return center_square(image, center_crop) if center_crop else image
 
 
-def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Antialiased Lanczos resize of each channel in float precision (PIL's 'ANTIALIAS')."""
+def center_square(image: torch.Tensor, side: int) -> torch.Tensor:
+    height, width = image.shape[-2:]
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    return image[..., top : top + side, left : left + side]
+
+
+def resize(
+    image: torch.Tensor, height: int, width: int, resample: Image.Resampling = Image.Resampling.LANCZOS
+) -> torch.Tensor:
+    """PIL's resize of each channel in float precision: antialiased Lanczos (PIL's 'ANTIALIAS', the
+    reference's) by default, or another PIL filter (BICUBIC: MATLAB's imresize kernel, a = -0.5)."""
     channels = [
-        np.asarray(Image.fromarray(plane.numpy()).resize((width, height), Image.Resampling.LANCZOS))
-        for plane in image.float()
+        np.asarray(Image.fromarray(plane.numpy()).resize((width, height), resample)) for plane in image.float().cpu()
     ]
     return torch.from_numpy(np.stack(channels)).clamp(0, 1)
 

@@ -39,13 +39,17 @@ def evaluate(module: DeepImagePrior) -> dict[str, float | None]:
 
 
 def restart_scores(module: DeepImagePrior) -> dict[str, list[float | None]]:
-    """With restarts: each fit's own score, to see what averaging them gained."""
+    """With restarts: each fit's own scores (psnr_restarts, psnr_avg_restarts), to see what averaging
+    them gained."""
     result = module.result()
     if module.hparams.restarts == 1 or result is None or module.ground_truth is None:
         return {}
-    output, average = result
-    name, images = ("psnr_avg", average) if module.hparams.exp_weight is not None else ("psnr", output)
-    return {f"{name}_restarts": [_number(psnr(image[None], module.ground_truth)) for image in images]}
+    scores = {"psnr_restarts": result[0]}
+    if module.hparams.exp_weight is not None:
+        scores["psnr_avg_restarts"] = result[1]
+    return {
+        name: [_number(psnr(image[None], module.ground_truth)) for image in images] for name, images in scores.items()
+    }
 
 
 def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 
 from dip_lightning.results import write_results
 from dip_lightning.run_folder import RESULTS_FILE
@@ -44,6 +45,7 @@ class ResultWriter(pl.Callback):
             "seconds": round(self.seconds(), 3),
             "device": str(module.device),
             "precision": str(trainer.precision),
+            "threads": torch.get_num_threads(),
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "pid": os.getpid(),
             "host": socket.gethostname(),

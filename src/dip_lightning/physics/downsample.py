@@ -2,8 +2,8 @@
 image is made, as the reference makes it, by PIL's antialiased Lanczos resize (a Lanczos-3 filter)."""
 
 import torch
-import torch.nn.functional as F
 
+from dip_lightning.baselines import bicubic
 from dip_lightning.errors import InputError
 from dip_lightning.images import resize
 from dip_lightning.nets.downsampler import LanczosDownsampler
@@ -30,9 +30,8 @@ class Downsample(Operator):
         return self.filter(x)
 
     def baseline(self, observed: torch.Tensor) -> torch.Tensor:
-        """Bicubic upsampling of the observation."""
-        upsampled = F.interpolate(observed, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return upsampled.clamp(0, 1)
+        """Bicubic upsampling of the observation, PIL's (MATLAB's kernel), as the paper's bicubic row."""
+        return torch.stack([bicubic(image, self.scale) for image in observed]).to(observed.device)
 
 
 class PilDownscale:

@@ -38,3 +38,19 @@ class JpegCompression:
         to_pil(image).save(buffer, format="JPEG", quality=self.quality)
         with Image.open(buffer) as compressed:
             return pil_to_tensor(compressed)
+
+
+class ShuffledPixels:
+    """The image's pixels (all channels together) in a random order: its statistics without its
+    structure (the paper's fig. 2, "pixel shuffle")."""
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        order = torch.randperm(y.shape[-2] * y.shape[-1], generator=generator)
+        return y.flatten(-2)[..., order].reshape(y.shape)
+
+
+class UniformNoise:
+    """U(0, 1) noise in place of the image (the paper's fig. 2, "U(0, 1) noise")."""
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return torch.rand(y.shape, generator=generator)
