@@ -27,7 +27,8 @@ def preflight(
 ) -> None:
     """Raise InputError when `restarts` fits of `make_net` on an image of `size` (H, W) cannot fit in the
     memory `device` has free; log the estimated time of `steps` steps (a warning when it is long)."""
-    height, width = size
+    stride = getattr(make_net(num_input_channels=input_depth, num_output_channels=channels), "total_stride", 1)
+    height, width = (max(side - side % stride, stride) for side in size)  # the centre crop the fit will make
     memory = fit_memory(make_net, channels, input_depth, dtype, restarts)
     problem = check_fits(memory, height, width, available_bytes(device), device)
     if problem:
