@@ -13,15 +13,16 @@ of ../shared/data (not those the defaults were tuned on), on the central 128 x 1
    run) and its own ES-WMV stop: the PSNR of the mean of their averaged outputs, each at its stop, against
    the single run's oracle peak.
 
-Writes es_benchmark.md beside this script. Cases run two at a time, one thread each (2 cores).
+Writes es_benchmark.md (and the raw numbers, es_benchmark.json) beside this script. Cases run two at a
+time, one thread each (2 cores).
 
     python experiments/es_benchmark.py [--images 2] [--patience 500] [--jobs 2] [--quick]
 """
 
 import argparse
 import datetime
+import json
 import multiprocessing
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+
+from dip_lightning.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -142,7 +145,8 @@ def report(results: list[dict], patience: int, jobs: int, minutes: float, comman
     lines = [
         "# When to stop: ES-WMV against the fixed budget, and restarts at the same total steps",
         "",
-        f"- Machine: {cpu()}, 1 thread per case, {jobs} cases at a time; torch {torch.__version__}; "
+        f"- Machine: {cpu_name()} ({cpu_flags()}), 1 thread per case, {jobs} cases at a time; "
+        f"torch {torch.__version__}; "
         f"precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto)",
         f"- Date: {datetime.date.today()}; {minutes:.0f} minutes; command: `{command}`",
         "- Images: the central 128 x 128 pixels of ../shared/data images the defaults were not tuned on",
@@ -190,16 +194,6 @@ def report(results: list[dict], patience: int, jobs: int, minutes: float, comman
     return "\n".join(lines) + "\n"
 
 
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2, help="images per setting")
@@ -216,6 +210,7 @@ def main() -> None:
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.starmap(case, cases)
+    args.output.with_suffix(".json").write_text(json.dumps(results, indent=1))  # the raw numbers, kept first
     command = "python experiments/es_benchmark.py " + " ".join(
         f"--{name} {value}" for name, value in (("images", args.images), ("patience", args.patience))
     )

@@ -13,40 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from dip_lightning.machine import cpu_flags, cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = (
-    "paper_denoise",
-    "paper_sr_x4_set5",
-    "paper_sr_x4_set14",
-    "paper_sr_x8_set5",
-    "paper_sr_x8_set14",
-    "paper_inpaint_table1",
-    "paper_inpaint",
-    "paper_architectures",
-    "paper_prior_effect",
-    "paper_noise_impedance",
-    "paper_jpeg",
-    "paper_flash",
-)
+# every preset that has a mini version, e.g. paper_denoise for conf/experiment/paper_denoise_mini.yaml
+PRESETS = sorted(path.name.removesuffix("_mini.yaml") for path in (ROOT / "conf/experiment").glob("paper_*_mini.yaml"))
 SWEEPS = ROOT / "multirun" / "paper-mini"
-
-
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    return " ".join(sorted(flag for flag in flags.split() if flag.startswith(("avx512_bf16", "amx", "avx2"))))
 
 
 def run(preset: str, jobs: int) -> Path:
@@ -87,7 +59,7 @@ def main() -> None:
         [
             "# Paper presets at mini scale",
             "",
-            f"- Machine: {cpu()} ({cpu_flags()}), {platform.system()}, Python {platform.python_version()}",
+            f"- Machine: {cpu_name()} ({cpu_flags()}), {platform.system()}, Python {platform.python_version()}",
             f"- Date: {datetime.date.today()}; all presets in {minutes:.0f} min, {args.jobs} jobs at a time",
             f"- Command: `make paper-mini` (python experiments/paper_mini.py --jobs {args.jobs})",
             "- Scale: the central 128 x 128 pixels of each image and a few hundred steps (each preset's _mini",

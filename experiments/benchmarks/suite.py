@@ -367,17 +367,6 @@ def memory_section(args) -> list[str]:
 
 
 # ----- the report ----------------------------------------------------------------------------------
-def cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return " ".join(f for f in flags if f.startswith(("avx512", "amx")) or f == "avx2") or "none"
-    except OSError:
-        pass
-    return "unknown"
-
-
 def int_list(text: str) -> list[int]:
     return [int(item) for item in text.split(",")]
 
@@ -451,7 +440,7 @@ def main() -> None:
     header = [
         "# Benchmark suite: the DIP step against its floor, the hardware and the memory",
         "",
-        f"- Machine: {machine()}; CPU flags: {cpu_flags()}",
+        f"- Machine: {machine()}",
         f"- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on "
         f"the {IMAGE} photo resized to each size, CPU",
         f"- Date: {started:%Y-%m-%d %H:%M %Z}, {(datetime.datetime.now().astimezone() - started).seconds} s",

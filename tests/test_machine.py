@@ -1,0 +1,8 @@
+from dip_lightning import machine
+
+
+def test_cpu_flags_keep_only_the_flags_that_decide_speed(monkeypatch):
+    monkeypatch.setattr(machine, "_cpuinfo_field", lambda name: "fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 vmx")
+    assert machine.cpu_flags() == "avx2 avx512f avx512_bf16 amx_bf16"
+    monkeypatch.setattr(machine, "_cpuinfo_field", lambda name: None)
+    assert machine.cpu_flags() == "unknown" and machine.cpu_name()
