@@ -228,7 +228,7 @@ def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp
     no_flash = write_png(tmp_path / "noflash.png", (photo * 0.5).astype(np.uint8))
     overrides = ["task=flash", f"observed={no_flash}", f"task.input_image={flash}", "task.num_iter=3"]
     assert configure(*overrides).optimizer.lr == 0.1  # the reference's
-    results = fit(*overrides)
+    results = fit(*overrides, "check_fit=true")  # the memory and time check reads a picture input too
     assert results["num_params"] == 2_184_307  # the default skip net with 3 input channels
     assert results["size"] == [64, 96] and "input.png" in results["files"]
     saved_input = read_image(tmp_path / "run" / "input.png")

@@ -86,10 +86,11 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
                 raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
             truth = load(cfg.ground_truth) if cfg.ground_truth is not None else None
             images = {"observed": load(cfg.observed), "ground_truth": truth}
-        if prior.keywords.get("input_image"):  # a picture fed to the network: read as the others
-            prior = functools.partial(prior, input_image=load(prior.keywords["input_image"]))
+        settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
+        if settings.get("input_image"):  # a picture fed to the network: read as the others
+            prior = functools.partial(prior, input_image=load(settings["input_image"]))
         if cfg.check_fit and _choice("prior", "deep") == "deep":
-            _preflight(cfg, prior, physics.scale, images, dtype)
+            _preflight(cfg, settings, physics.scale, images, dtype)
         return DeepImagePrior(
             name=task.name,
             physics=physics,
@@ -117,7 +118,7 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
         raise _missing(error) from None
 
 
-def _preflight(cfg: DictConfig, prior, scale: int, images: dict, dtype: torch.dtype) -> None:
+def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype: torch.dtype) -> None:
     source = images.get("image")
     if source is None:  # a user's observation: the restoration is `scale` times larger
         source = images["observed"]
@@ -125,8 +126,7 @@ def _preflight(cfg: DictConfig, prior, scale: int, images: dict, dtype: torch.dt
         scale = 1
     channels = source.shape[0]
     input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
-    options = prior.keywords  # the deep prior's settings (a partial: the module gives the channels)
-    make_net = functools.partial(build_network, options["net"], options["activation_checkpointing"])
+    make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
     size = (source.shape[-2] * scale, source.shape[-1] * scale)
     device = resolve_accelerator(cfg.trainer.accelerator)
     preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
