@@ -47,33 +47,41 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--jobs", type=int, default=2, help="jobs at once (joblib), each with its share of the cores")
     parser.add_argument("--report", type=Path, default=ROOT / "experiments" / "RESULTS.md")
+    parser.add_argument("--rerun", default="", help="with --table-only: these presets run again first")
+    parser.add_argument("--table-only", action="store_true", help="table the sweeps already in multirun/paper-mini")
     args = parser.parse_args()
     started = time.perf_counter()
-    folders = []
-    for preset in args.presets.split(","):
+    presets = args.presets.split(",")
+    if args.table_only:
+        to_run = args.rerun.split(",") if args.rerun else []
+    else:
+        to_run = presets
+    for preset in to_run:
         if (SWEEPS / preset).exists():
             subprocess.run(["rm", "-rf", str(SWEEPS / preset)], check=True)
-        folders.append(run(preset, args.jobs))
+        run(preset, args.jobs)
+    folders = [SWEEPS / preset for preset in presets]
     minutes = (time.perf_counter() - started) / 60
+    timing = f"all presets in {minutes:.0f} min" if not args.table_only else "tables of the sweeps run before"
+    if args.table_only and args.rerun:
+        timing += f", {args.rerun} run again ({minutes:.0f} min)"
     header = "\n".join(
         [
             "# Paper presets at mini scale",
             "",
             f"- Machine: {cpu_name()} ({cpu_flags()}), {platform.system()}, Python {platform.python_version()}",
-            f"- Date: {datetime.date.today()}; all presets in {minutes:.0f} min, {args.jobs} jobs at a time",
-            f"- Command: `make paper-mini` (python experiments/paper_mini.py --jobs {args.jobs})",
-            "- Scale: the central 128 x 128 pixels of each image and a few hundred steps (each preset's _mini",
-            "  file): far below the paper's budgets, so the numbers are not the paper's; they show the method",
-            "  working on the paper's images and settings, against classical baselines on the same inputs.",
+            f"- Date: {datetime.date.today()}; {timing}, {args.jobs} jobs at a time",
+            f"- Command: `make paper-mini` (python experiments/paper_mini.py --jobs {args.jobs})"
+            + (f"; then `{' '.join(['python', *sys.argv])}`" if args.table_only else ""),
+            "- Scale: the central 128 x 128 pixels of each image (192 x 192 for the inpainting pictures) and a",
+            "  few hundred steps (each preset's _mini file): far below the paper's budgets, so the numbers are",
+            "  not the paper's; they show the method on the paper's images and settings, against classical",
+            "  baselines on the same inputs.",
             "",
         ]
     )
-    subprocess.run(
-        [sys.executable, "-m", "dip_lightning.paper_table", *map(str, folders), "--report", str(args.report)]
-        + ["--header", header],
-        cwd=ROOT,
-        check=True,
-    )
+    table = [sys.executable, "-m", "dip_lightning.paper_table", *map(str, folders), "--report", str(args.report)]
+    sys.exit(subprocess.run([*table, "--header", header], cwd=ROOT).returncode)
 
 
 if __name__ == "__main__":

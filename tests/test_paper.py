@@ -8,6 +8,7 @@ import sys
 import pytest
 from conftest import SHARED_DATA
 
+from dip_lightning import paper_table
 from dip_lightning.datasets import dataset_files, image_files
 from dip_lightning.errors import InputError
 from dip_lightning.images import load_image, to_pil
@@ -67,3 +68,10 @@ def test_a_preset_swept_over_a_folder_is_tabled_beside_the_paper_and_the_baselin
     assert float(rows[2]["DIP averaged over 2 runs"]) == pytest.approx(sum(ours) / 2, abs=1e-3)
     assert float(rows[2]["paper [P] DIP, 2 runs averaged"]) == 31.00  # the paper's own average
     assert "PSNR in dB" in (sweep / "paper_table.md").read_text()
+
+
+def test_a_sweep_without_a_finished_job_is_reported_in_its_place(tmp_path):
+    (tmp_path / "paper_flash").mkdir()
+    report = tmp_path / "RESULTS.md"
+    assert paper_table.main([str(tmp_path / "paper_flash"), "--report", str(report), "--header", "# head"]) == 2
+    assert report.read_text().startswith("# head") and "### paper_flash\n\nNo table: " in report.read_text()

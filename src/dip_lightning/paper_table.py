@@ -15,7 +15,6 @@ import argparse
 import csv
 import io
 import logging
-import platform
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from dip_lightning.atomic import write_atomically
 from dip_lightning.baselines import baselines_for
 from dip_lightning.errors import InputError
 from dip_lightning.images import read_image
+from dip_lightning.machine import cpu_name
 from dip_lightning.metrics import psnr
 from dip_lightning.paper_numbers import PaperTable, paper_table
 from dip_lightning.plots import new_figure, read_metrics, save_figure
@@ -203,10 +203,11 @@ def _title(sweep_dir: Path, config, done: list[Job]) -> str:
 
 def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list[str]:
     record = done[0].record
+    fitted = sorted({str(job.record.get("arch") or job.record.get("prior")) for job in done})
     notes = [
-        f"- Machine: {platform.processor() or platform.machine()}, {record.get('device')}, "
-        f"{record.get('precision')}, {record.get('threads')} threads; {date.today()}",
-        f"- Setting: task {task}, {record.get('arch') or record.get('prior')}, "
+        f"- Machine: {cpu_name()}, {record.get('device')}, {record.get('precision')}, "
+        f"{record.get('threads')} threads; {date.today()}",
+        f"- Setting: task {task}, {' / '.join(fitted)}, "
         f"crop {config.image.get('center_crop') or 'none'}, seed {record.get('seed')}",
         "- Scores: PSNR in dB with peak 1 over all channels and pixels (RGB)"
         + (
@@ -217,6 +218,8 @@ def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list
         ),
     ]
     notes += [f"- paper columns: {paper.name}, {paper.source}" for paper in tables]
+    if all(job.record.get("psnr") is None for job in done):
+        notes.append("- No ground truth for these images, so no PSNR: the results are the pictures of each job")
     return notes
 
 
@@ -245,18 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--header", default="", help="text above the tables in the report (machine, command)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    markdown = []
-    for sweep in args.sweeps:
+    markdown, failed = [], False
+    for sweep in args.sweeps:  # a sweep that cannot be tabled is said so in its place; the others go on
         try:
             markdown.append(write_table(sweep).markdown())
         except InputError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            markdown.append(f"### {sweep.name}\n\nNo table: {error}\n")
+            failed = True
         print(markdown[-1])
     if args.report:
         text = "\n".join([args.header, *markdown]) + "\n"
         write_atomically(args.report, lambda handle: handle.write(text.encode()))
-    return 0
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":
