@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-slow lint format bench clean
+.PHONY: help install run test test-slow lint format bench bench-es paper-mini wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -20,14 +20,23 @@ $(STAMP): pyproject.toml requirements.lock
 run: install ## the main job: denoise an embedded photo (about 3 minutes on 2 CPU cores)
 	$(BIN)/python -m dip_lightning experiment=quick
 
-test: install ## the fast tests (about 2 minutes on 2 CPU cores)
+test: install ## the fast tests (about 5 minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -m "not slow and not gpu"
 
 test-slow: install ## the slow tests: the paper's images from ../shared/data (skipped where absent)
 	$(BIN)/python -m pytest -m "slow"
 
-bench: install ## the benchmarks in experiments/benchmarks (results beside each script)
-	$(BIN)/python experiments/benchmarks/framework_overhead.py
+bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
+	$(BIN)/python experiments/benchmarks/suite.py
+
+bench-es: install ## stopping and restarts against the fixed budget on ../shared/data (experiments/es_benchmark.md; about 1.5 hours)
+	$(BIN)/python experiments/es_benchmark.py
+
+paper-mini: install ## the paper presets on 128 px crops, about 45 minutes on 2 cores (experiments/RESULTS.md)
+	$(BIN)/python experiments/paper_mini.py
+
+wandb-sync: install ## upload the offline W&B runs of outputs/ and multirun/
+	find outputs multirun -type d -name 'offline-run-*' -prune -exec $(BIN)/wandb sync {} + 2>/dev/null || true
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check src tests experiments

@@ -177,7 +177,7 @@ def build_table(sweep_dir: Path) -> Table:
 def _averages(table: Table, tables: list[PaperTable], done: list[Job], task: str) -> dict:
     """The mean over the images of each column; a paper column uses the source's own average when the
     sweep covered all of its images."""
-    averages = {table.columns[0]: f"average ({len(done)} runs)"}
+    averages = {table.columns[0]: f"average ({_runs(len(done))})"}
     for column in table.columns[1:]:
         values = [row.get(column) for row in table.rows if isinstance(row.get(column), float)]
         if len(values) == len(done) and values:
@@ -193,11 +193,15 @@ def _averages(table: Table, tables: list[PaperTable], done: list[Job], task: str
     return averages
 
 
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
 def _title(sweep_dir: Path, config, done: list[Job]) -> str:
     record = done[0].record
     size = "x".join(str(n) for n in record.get("size", []))
     return (
-        f"{sweep_dir.parent.name}: {len(done)} runs of {record.get('num_iter')} steps at {size} px ({sweep_dir.name})"
+        f"{sweep_dir.parent.name}: {_runs(len(done))} of {record.get('num_iter')} steps at {size} px ({sweep_dir.name})"
     )
 
 
