@@ -52,19 +52,24 @@ class StepTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def lightning_seconds_per_step(cfg, steps: int) -> float:
-    module = build_module(cfg)
-    timer = StepTimer()
-    trainer = pl.Trainer(
+def benchmark_trainer(steps: int, callbacks: list, precision: str = "32-true") -> pl.Trainer:
+    """A CPU Trainer with nothing but the fit: no logger, progress bar, summary or checkpoint."""
+    return pl.Trainer(
         max_steps=steps,
         logger=False,
-        callbacks=[timer],
+        callbacks=callbacks,
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
         accelerator="cpu",
+        precision=precision,
     )
-    trainer.fit(module)
+
+
+def lightning_seconds_per_step(cfg, steps: int) -> float:
+    module = build_module(cfg)
+    timer = StepTimer()
+    benchmark_trainer(steps, [timer]).fit(module)
     return timer.seconds / (steps - WARMUP)
 
 

@@ -31,7 +31,14 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from framework_overhead import WARMUP, lightning_seconds_per_step, machine, plain_seconds_per_step, quick_config
+from framework_overhead import (
+    WARMUP,
+    benchmark_trainer,
+    lightning_seconds_per_step,
+    machine,
+    plain_seconds_per_step,
+    quick_config,
+)
 from hydra.utils import instantiate
 
 from dip_lightning.dip_module import DeepImagePrior
@@ -135,17 +142,7 @@ def fit_variant(cfg, variant: Variant, steps: int, warmup: int = WARMUP) -> tupl
     if variant.prepare is not None:
         variant.prepare(module)
     clock = StepClock()
-    trainer = pl.Trainer(
-        max_steps=steps,
-        logger=False,
-        callbacks=[clock],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        accelerator="cpu",
-        precision=variant.precision,
-    )
-    trainer.fit(module)
+    benchmark_trainer(steps, [clock], variant.precision).fit(module)
     return clock.seconds_per_step(warmup), module.scores(*module.result())
 
 
