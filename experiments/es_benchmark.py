@@ -104,7 +104,7 @@ def es_decision(variance: list[float | None], patience: int) -> tuple[int, int]:
     return best_step, len(variance)
 
 
-def case(setting: str, image: str, budget: int, patience: int, quick: bool) -> dict:
+def case(setting: str, image: str, budget: int, patience: int) -> dict:
     torch.set_num_threads(1)
     from dip_lightning.callbacks.early_stopping import EarlyStopping
     from dip_lightning.results import evaluate
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path(__file__).with_suffix(".md"))
     args = parser.parse_args()
     cases = [
-        (setting, image, 60 if args.quick else budget, 20 if args.quick else args.patience, args.quick)
+        (setting, image, 60 if args.quick else budget, 20 if args.quick else args.patience)
         for setting, (_, budget, images) in SETTINGS.items()
         for image in images[: args.images]
     ]

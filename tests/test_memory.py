@@ -1,5 +1,6 @@
 """Will this fit: the memory estimate against measured peaks, the free memory, the largest size that fits."""
 
+import functools
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ from dip_lightning.memory import (
     meminfo_available,
     step_peak_bytes,
 )
+from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.train import config_dir
 
 SMALL = {"num_channels_down": [16] * 3, "num_channels_up": [16] * 3, "num_channels_skip": [4] * 3}
@@ -75,7 +77,9 @@ def test_the_step_peak_is_linear_in_pixels(dtype):
 def test_bf16_and_checkpointing_need_less():
     fp32 = fit_memory(skip_factory(), 3, 32)
     assert fit_memory(skip_factory(), 3, 32, torch.bfloat16).bytes_per_pixel < 0.7 * fp32.bytes_per_pixel
-    assert fit_memory(skip_factory(), 3, 32).checkpointed_levels == 0
+    assert fp32.checkpointed_levels == 0
+    checkpointed = fit_memory(functools.partial(build_network, skip_factory(), "all"), 3, 32)
+    assert checkpointed.checkpointed_levels > 0 and checkpointed.bytes_per_pixel < 0.8 * fp32.bytes_per_pixel
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="measures the peak resident memory on Linux")

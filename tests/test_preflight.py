@@ -49,12 +49,12 @@ def test_the_estimated_time_is_logged_and_a_long_run_warned(configure, caplog):
 
 
 def test_auto_precision_is_the_default_and_follows_the_hardware(fit):
-    results = fit(*TINY, "task.num_iter=2", "trainer.precision=auto")
+    results = fit(*TINY, "task.num_iter=2")  # trainer.precision as configured by default
     expected = choose_precision("auto", "cpu", hardware_facts("cpu")).precision
     assert results["precision"] == expected
 
 
-def test_activation_checkpointing_fits_the_same_with_less_memory(fit):
+def test_activation_checkpointing_does_not_change_the_fit(fit):  # its memory: tests/test_memory.py
     plain = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true")
     checkpointed = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true", "prior.activation_checkpointing=all")
     assert checkpointed["psnr_avg"] == pytest.approx(plain["psnr_avg"], abs=1e-3)

@@ -3,9 +3,11 @@
 import pytest
 import torch
 
+from dip_lightning.errors import InputError
 from dip_lightning.loss import Loss
 from dip_lightning.physics.operator import Identity
 from dip_lightning.regularizers import TotalVariation
+from dip_lightning.train import build_module
 
 
 def test_total_variation_is_the_seeds_isotropic_formula():
@@ -55,3 +57,8 @@ def test_a_regulariser_is_logged_beside_the_data_term(fit_logged, tmp_path):
     fit_logged("loss=mse_tv", "task.num_iter=10")
     header = (tmp_path / "run" / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"loss", "loss_data", "loss_regularizer", "psnr_observed"} <= set(header)
+
+
+def test_no_prior_with_restarts_is_refused_before_the_fit(configure):
+    with pytest.raises(InputError, match="prior=pixels has nothing random to restart"):
+        build_module(configure("prior=pixels", "restarts=2"))

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from dip_lightning.errors import InputError
-from dip_lightning.images import load_image, shrink
+from dip_lightning.images import load_image
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,15 @@ class RectangleMask:
 
 class FileMask:
     """A mask image of the user's: white (>= 50 % grey) = known pixel, black = missing. It is cut as the
-    images are (`center_crop`), and, when the clean image was shrunk (`max_size`), shrunk alike."""
+    images are: shrunk as the clean image when that was shrunk (`max_size`), then cut (`center_crop`)."""
 
     def __init__(self, path: str | os.PathLike, max_size: int | None, center_crop: int | None):
         self.path, self.max_size, self.center_crop = path, max_size, center_crop
 
     def __call__(self, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
         mask = load_image(self.path, None, self.center_crop).mean(0, keepdim=True)
-        if mask.shape[-2:] != (height, width) and self.max_size:
-            mask = shrink(mask, self.max_size)
+        if mask.shape[-2:] != (height, width) and self.max_size:  # the image was shrunk before its cut
+            mask = load_image(self.path, self.max_size, self.center_crop).mean(0, keepdim=True)
         if mask.shape[-2:] != (height, width):
             raise InputError(
                 f"mask {self.path} is {mask.shape[-1]}x{mask.shape[-2]} but the image is {width}x{height}; "

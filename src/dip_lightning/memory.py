@@ -148,19 +148,6 @@ def fit_memory(
     )
 
 
-def estimate_fit_bytes(
-    make_net: Callable[..., nn.Module],
-    channels: int,
-    input_depth: int,
-    height: int,
-    width: int,
-    dtype: torch.dtype = torch.float32,
-    restarts: int = 1,
-) -> int:
-    """The bytes a fit of an H x W image needs (see `fit_memory`)."""
-    return fit_memory(make_net, channels, input_depth, dtype, restarts)(height, width)
-
-
 def available_bytes(device: str | torch.device = "cpu") -> int | None:
     """The memory a fit can still take on `device`; None where it cannot be told."""
     device = torch.device(device)

@@ -167,14 +167,14 @@ def build_table(sweep_dir: Path) -> Table:
         row.update(paper_columns(tables, stem))
         rows.append(row)
         columns += [name for name in row if name not in columns]
-    table = Table(_title(sweep_dir, first, done), _notes(first, done, task, tables), columns, rows)
-    table.averages = _averages(table, tables, [job for job in jobs if job.finished], task)
+    table = Table(_title(sweep_dir, done), _notes(first, done, task, tables), columns, rows)
+    table.averages = _averages(table, tables, done)
     if task == "fit":
         _loss_curves(sweep_dir, done)
     return table
 
 
-def _averages(table: Table, tables: list[PaperTable], done: list[Job], task: str) -> dict:
+def _averages(table: Table, tables: list[PaperTable], done: list[Job]) -> dict:
     """The mean over the images of each column; a paper column uses the source's own average when the
     sweep covered all of its images."""
     averages = {table.columns[0]: f"average ({_runs(len(done))})"}
@@ -197,7 +197,7 @@ def _runs(count: int) -> str:
     return f"{count} run" if count == 1 else f"{count} runs"
 
 
-def _title(sweep_dir: Path, config, done: list[Job]) -> str:
+def _title(sweep_dir: Path, done: list[Job]) -> str:
     record = done[0].record
     size = "x".join(str(n) for n in record.get("size", []))
     return (

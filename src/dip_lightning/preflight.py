@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dip_lightning.crop import centre_crop
 from dip_lightning.duration import estimate_seconds, format_duration, step_flops
 from dip_lightning.errors import InputError
 from dip_lightning.memory import available_bytes, check_fits, fit_memory
@@ -27,9 +28,9 @@ def preflight(
 ) -> None:
     """Raise InputError when `restarts` fits of `make_net` on an image of `size` (H, W) cannot fit in the
     memory `device` has free; log the estimated time of `steps` steps (a warning when it is long)."""
-    stride = getattr(make_net(num_input_channels=input_depth, num_output_channels=channels), "total_stride", 1)
-    height, width = (max(side - side % stride, stride) for side in size)  # the centre crop the fit will make
     memory = fit_memory(make_net, channels, input_depth, dtype, restarts)
+    crop = centre_crop(*size, memory.stride)  # the size the fit will have
+    height, width = crop.height, crop.width
     problem = check_fits(memory, height, width, available_bytes(device), device)
     if problem:
         raise InputError(problem)

@@ -21,7 +21,6 @@ from torch import nn
 
 from dip_lightning.errors import InputError
 from dip_lightning.loss import LossTerms, Network, data_term
-from dip_lightning.physics.operator import Identity
 
 Perturbed = Callable[[torch.Tensor], torch.Tensor]  # delta (the shape of y) -> the output at y + delta
 
@@ -79,11 +78,8 @@ class SureLoss(nn.Module):
         self.eps = None if eps_per_sigma is None else eps_per_sigma * self.sigma
 
     def forward(self, network: Network, observed: torch.Tensor, operator: nn.Module, generator: torch.Generator):
-        if not isinstance(operator, Identity):
-            raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
+        # (what it needs of the task, the input and the restarts is checked when the module is built)
         terms = sure_loss(lambda delta: network(delta).float(), observed, self.sigma, self.eps, generator)
-        if terms.output.shape[0] != 1:
-            raise InputError("loss=sure fits one network: it does not combine with restarts")
         data = data_term(terms.output, observed, operator)
         return LossTerms(terms.total, data, {"divergence": terms.divergence}, terms.output)
 

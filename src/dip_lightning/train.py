@@ -27,11 +27,14 @@ from dip_lightning.dip_module import DeepImagePrior
 from dip_lightning.errors import InputError
 from dip_lightning.images import load_image
 from dip_lightning.nets.checkpointing import build_network
+from dip_lightning.physics.operator import Identity
 from dip_lightning.plots import learning_curve
 from dip_lightning.precision import compute_dtype, resolve_accelerator, resolve_precision
 from dip_lightning.preflight import preflight
+from dip_lightning.priors.pixels import PixelPrior
 from dip_lightning.resolvers import register_resolvers
 from dip_lightning.run_folder import RESULTS_FILE
+from dip_lightning.sure import SureLoss
 from dip_lightning.tracking import log_result, log_setup, quiet_wandb
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,9 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
     try:
         task = cfg.task
         physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
+        loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
+        _check_combination(cfg, physics, prior, loss)
         # image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
         # observation would change its noise), see conf/image.
         load = functools.partial(load_image, max_size=None, center_crop=cfg.image.get("center_crop"))
@@ -95,7 +100,7 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
             name=task.name,
             physics=physics,
             prior=prior,
-            loss=instantiate(cfg.loss),
+            loss=loss,
             optimizer=optimizer,
             scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
             num_iter=task.num_iter,
@@ -118,6 +123,19 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
         raise _missing(error) from None
 
 
+def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:
+    """Settings that work alone but not together, refused before anything is built."""
+    if prior.func is PixelPrior and cfg.restarts > 1:
+        raise InputError("prior=pixels has nothing random to restart: use restarts=1")
+    if isinstance(loss, SureLoss):
+        if not isinstance(physics.operator, Identity):
+            raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
+        if cfg.task.input_type != "observation":
+            raise InputError("loss=sure differentiates the network by its input: set task.input_type=observation")
+        if cfg.restarts > 1:
+            raise InputError("loss=sure fits one network: it does not combine with restarts")
+
+
 def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype: torch.dtype) -> None:
     source = images.get("image")
     if source is None:  # a user's observation: the restoration is `scale` times larger
@@ -137,8 +155,7 @@ def _restarts_batched(cfg: DictConfig) -> bool:
     faster (experiments/benchmarks/suite.md). restarts_batched=true|false decides instead of `auto`."""
     if cfg.restarts_batched != "auto":
         return bool(cfg.restarts_batched)
-    accelerator = cfg.trainer.accelerator
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return resolve_accelerator(cfg.trainer.accelerator) == "cuda"
 
 
 def _missing(error: MissingMandatoryValue) -> InputError:
