@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-run: install ## the main job: denoise an embedded photo (about 3 minutes on 2 CPU cores)
+run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU cores)
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (about 5 minutes on 2 CPU cores)

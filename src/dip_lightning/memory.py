@@ -285,7 +285,7 @@ def check_fits(memory: FitMemory, height: int, width: int, available: int | None
     if memory.dtype == torch.float32:
         options.append("trainer.precision=bf16-mixed (about 40 % less; fast only where bf16 is native)")
     if memory.checkpointed_levels == 0:
-        options.append("activation checkpointing, prior.activation_checkpointing=all (about 35 % less, 40 % slower)")
+        options.append("activation checkpointing, prior.activation_checkpointing=all (about 35 % less, 25-50 % slower)")
     fits = "not even the smallest image fits" if largest is None else f"at most {largest[1]} x {largest[0]} fits"
     return (
         f"a {width} x {height} fit needs about {format_bytes(needed)} ({precision}) but {device} has "

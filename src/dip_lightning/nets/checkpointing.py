@@ -2,7 +2,7 @@
 
 Each convolution block (convolution, BatchNorm, activation) of a checkpointed level keeps only its input
 and recomputes its inner activations in the backward pass. For the default network that cuts the saved
-activations by about 60 % and the peak memory of a step by about 38 %, for 35-45 % more time per step
+activations by about 60 % and the peak memory of a step by about 38 %, for 24-47 % more time per step
 on a CPU (one more forward pass; experiments/benchmarks/suite.md). Blocks rather than whole levels,
 because a level contains the deeper levels: checkpointing it would recompute those again and again,
 and its recomputation alone would need as much memory as not checkpointing it.
