@@ -9,6 +9,7 @@ from dip_lightning.errors import InputError
 from dip_lightning.nets.skip import Skip
 from dip_lightning.physics.operator import Identity
 from dip_lightning.sure import SureLoss, mc_divergence, sure_loss
+from dip_lightning.train import build_module
 
 EPS = [None, 1e-3]  # the exact vector-Jacobian product, and a finite difference
 
@@ -118,3 +119,16 @@ def test_bad_settings_are_refused():
         SureLoss(sigma=0, eps_per_sigma=0.5)  # SURE needs the noise level
     with pytest.raises(InputError):
         SureLoss(sigma=25, eps_per_sigma=0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["task=deblur"], "loss=sure is for denoising"),  # noise of a known sigma, but a blur
+        (["task.input_type=noise"], "set task.input_type=observation"),
+        (["restarts=2"], "does not combine with restarts"),
+    ],
+)
+def test_sure_refuses_what_it_cannot_score_before_the_fit(configure, overrides, message):
+    with pytest.raises(InputError, match=message):
+        build_module(configure("experiment=denoise_sure", *overrides))
