@@ -181,6 +181,7 @@ def test_sigterm_saves_then_exits_143_with_a_checkpoint(tmp_path):
 def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     common = ["task.num_iter=300", "save_every=25", "checkpoint_every=50"]
     common += ["stopping=wmv", "stopping.detector.window=10", "stopping.detector.patience=100000"]  # its state too
+    common += ["stopping.average_lag=80"]  # an average waiting to be kept across the checkpoint
     whole = start(tmp_path, "whole", *common)
     assert whole.wait(timeout=300) == 0
     killed = start(tmp_path, "killed", *common)
@@ -205,6 +206,7 @@ def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
         "psnr_observed",
         "best_psnr_avg",
         "stop_step",
+        "stop_step_avg",
     ):
         assert got[key] == expected[key], key
     pictures = [(tmp_path / name / "restored_avg.png").read_bytes() for name in ("whole", "killed")]

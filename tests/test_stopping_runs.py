@@ -17,37 +17,70 @@ QUICK_WMV = ["stopping=wmv", "stopping.detector.window=20", "stopping.detector.p
 
 
 class FakeModule:
-    """What the callback talks to: it records the steps kept and the stop."""
+    """What the callback talks to: it records what is kept at which step, and the stop."""
 
     def __init__(self):
-        self.kept, self.reason = [], None
+        self.kept, self.reason, self.output_step = [], None, 0
 
-    def keep(self, chosen):
-        self.kept.append(chosen.tolist())
+    def keep(self, chosen, parts):
+        self.kept.append((self.output_step, parts, chosen.tolist()))
+
+    def last_kept(self, part: str) -> int:
+        return [step for step, parts, _ in self.kept if part in parts][-1]
 
     def stopped(self, reason):
         self.reason = reason
 
 
-def feed(outputs) -> FakeModule:
-    callback = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(10, 30, generator=generator), seed=0)
+def feed(outputs, average_lag: int = 0, patience: int = 30) -> FakeModule:
+    detector = lambda generator: WindowedVariance(10, patience, generator=generator)  # noqa: E731
+    callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag)
     module = FakeModule()
     for output in outputs:
-        callback.on_train_batch_end(SimpleNamespace(), module, {"output": output, "valid": [True]}, None, 0)
+        module.output_step += 1
+        trainer = SimpleNamespace(should_stop=False)
+        callback.on_train_batch_end(trainer, module, {"output": output, "valid": [True]}, None, 0)
         if module.reason:
             break
     return module
 
 
-def test_the_callback_stops_a_fit_whose_output_has_settled():
+def settling_then_fitting_noise(steps: int = 200):
+    """The output settles on an image (a shrinking wiggle), then fits noise (a growing one)."""
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 8, 8, generator=generator)
-    # the output settles on the image (shrinking wiggle), then fits noise (a growing one)
-    wiggle = [1 / (t + 1) if t < 60 else (t - 59) / 60 for t in range(200)]
-    module = feed(image + scale * 0.1 * torch.randn(1, 3, 8, 8, generator=generator) for scale in wiggle)
+    wiggle = [1 / (t + 1) if t < 60 else (t - 59) / 60 for t in range(steps)]
+    return [image + scale * 0.1 * torch.randn(1, 3, 8, 8, generator=generator) for scale in wiggle]
+
+
+def test_the_callback_stops_a_fit_whose_output_has_settled():
+    module = feed(settling_then_fitting_noise())
     assert module.reason is not None and "ES-WMV" in module.reason
     best = int(module.reason.split("lowest at step ")[1].split(" ")[0])
-    assert 55 <= best <= 75 and module.kept[-1] == [True]
+    assert 55 <= best <= 75 and module.kept[-1][2] == [True]
+    assert module.last_kept("output") == module.last_kept("output_avg") == best  # no lag: both at the best
+    assert module.output_step == best + 30  # stopped after the patience
+
+
+@pytest.mark.parametrize(("patience", "average_lag"), [(30, 20), (10, 20)])
+def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(patience, average_lag):
+    module = feed(settling_then_fitting_noise(), average_lag=average_lag, patience=patience)
+    best = int(module.reason.split("lowest at step ")[1].split(" ")[0])
+    assert module.last_kept("output") == best
+    assert module.last_kept("output_avg") == min(best + average_lag, module.output_step)
+    assert module.output_step == best + patience
+
+
+def test_a_run_that_ends_keeps_the_average_it_has():
+    """The budget runs out while the average waits: the last step's average is kept."""
+    outputs = settling_then_fitting_noise()
+    callback = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(10, 30), seed=0, average_lag=500)
+    module = FakeModule()
+    for step, output in enumerate(outputs[:70], start=1):
+        module.output_step = step
+        trainer = SimpleNamespace(should_stop=step == 70)
+        callback.on_train_batch_end(trainer, module, {"output": output, "valid": [True]}, None, 0)
+    assert module.reason is None and module.last_kept("output") < 70 and module.last_kept("output_avg") == 70
 
 
 def test_the_callback_does_not_stop_a_fit_still_changing():
@@ -64,6 +97,7 @@ def test_es_wmv_stops_a_real_fit_and_keeps_its_result_at_the_detected_step(fit, 
     assert results["status"] == "finished" and results["steps"] < 3000
     assert results["stop_reason"].startswith("ES-WMV: the output's variance was lowest at step")
     assert results["steps"] == results["stop_step"] + 100  # stopped after the patience
+    assert results["stop_step_avg"] == results["steps"]  # the average's lag (auto: 300) is longer: kept at the stop
     assert results["psnr_avg"] > results["psnr_input"] + 3
     assert results["gap_to_best"] == pytest.approx(results["best_psnr_avg"] - results["psnr_avg"], abs=1e-3)
     assert results["gap_to_best"] < 1.0
@@ -91,27 +125,38 @@ def test_a_budget_that_runs_out_first_keeps_the_lowest_variance_so_far(fit):
 
 
 class Outputs(pl.Callback):
-    """Keeps every step's output (N, C, H, W)."""
+    """Keeps every step's output and average (N, C, H, W), by the step that made them."""
 
     def __init__(self):
-        self.outputs = []
+        self.outputs, self.averages = [], {}
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.outputs.append(outputs["output"].clone())
+        self.averages[module.output_step] = outputs["output_avg"].clone()
 
 
-def fit_module(configure, *overrides):
+def fit_module(configure, *overrides, callbacks=()):
     module = build_module(configure(*overrides))
     recorder = Outputs()
     quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
-    pl.Trainer(max_steps=module.hparams.num_iter, callbacks=[recorder], **quiet).fit(module)
-    return module, recorder.outputs
+    pl.Trainer(max_steps=module.hparams.num_iter, callbacks=[*callbacks, recorder], **quiet).fit(module)
+    return module, recorder
+
+
+def test_the_kept_output_and_average_are_those_of_their_steps(configure):
+    stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 15), seed=0, average_lag=7)
+    module, recorder = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=200", callbacks=[stopping])
+    step, step_avg = module.kept_step.item(), module.kept_step_avg.item()
+    assert module.global_step == step + 15 and step_avg == step + 7
+    assert torch.equal(module.kept_output, recorder.outputs[step - 1])
+    assert torch.equal(module.kept_output_avg, recorder.averages[step_avg])
 
 
 @pytest.mark.parametrize("batched", [False, True])
 def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, batched):
     overrides = [*TINY, "image.max_size=32", "restarts=2", f"restarts_batched={batched}", "task.num_iter=4"]
-    module, outputs = fit_module(configure, *overrides)
+    module, recorder = fit_module(configure, *overrides)
+    outputs = recorder.outputs
     last = outputs[-1]
     assert last.shape == (2, 3, 32, 32) and not torch.allclose(last[0], last[1])  # own weights and z
     assert torch.allclose(module.restoration()["restored"], last.mean(0, keepdim=True).clamp(0, 1))

@@ -18,6 +18,9 @@ from dip_lightning.physics.physics import Physics
 from dip_lightning.priors.restarts import Restarts
 from dip_lightning.problem import make_problem
 
+# what a stopping rule keeps of each fit: the part of the step -> (its kept copy, the step it was kept at)
+KEPT = {"output": ("kept_output", "kept_step"), "output_avg": ("kept_output_avg", "kept_step_avg")}
+KEPT_STATE = [name for names in KEPT.values() for name in names]
 MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
 
 
@@ -87,8 +90,8 @@ class DeepImagePrior(pl.LightningModule):
         # x of each fit at its last good step, (N, C, H, W); buffers, so that they follow the module's device
         self.register_buffer("output", None, persistent=False)
         self.output_step = 0  # the step that made it (an undone step keeps the one before)
-        # The result a stopping rule chose for each fit: its output and average at the chosen step.
-        for name in ("kept_output", "kept_output_avg", "kept_step"):
+        # The result a stopping rule chose for each fit: its output and average, each at the step chosen for it.
+        for name in KEPT_STATE:
             self.register_buffer(name, None, persistent=False)
         self.stop_rule: str | None = None  # the name of the stopping rule that keeps the result, if any
         self.stop_reason: str | None = None
@@ -228,16 +231,21 @@ class DeepImagePrior(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
     # ----- a stopping rule's choice ---------------------------------------------------------------
-    def keep(self, chosen: torch.Tensor) -> None:
-        """Keep this step's output and average of the fits in `chosen` ((N,) bool) as their result."""
+    def keep(self, chosen: torch.Tensor, parts: tuple[str, ...] = ("output", "output_avg")) -> None:
+        """Keep this step's `parts` (the output, its average or both) of the fits in `chosen` ((N,) bool)
+        as their result. The first call keeps both parts of every fit (what holds until a rule chooses)."""
         step = torch.full((len(chosen),), self.output_step, device=self.output.device)
-        if self.kept_output is None:
-            self.kept_output, self.kept_output_avg, self.kept_step = self.output.clone(), self.output_avg.clone(), step
-            return
+        first = self.kept_output is None
         where = chosen.to(self.output.device)
-        self.kept_output = torch.where(where[:, None, None, None], self.output, self.kept_output)
-        self.kept_output_avg = torch.where(where[:, None, None, None], self.output_avg, self.kept_output_avg)
-        self.kept_step = torch.where(where, step, self.kept_step)
+        for part in KEPT if first else parts:
+            image_name, step_name = KEPT[part]
+            now = getattr(self, part)
+            if first:
+                setattr(self, image_name, now.clone())
+                setattr(self, step_name, step.clone())
+            else:
+                setattr(self, image_name, torch.where(where[:, None, None, None], now, getattr(self, image_name)))
+                setattr(self, step_name, torch.where(where, step, getattr(self, step_name)))
 
     def stopped(self, reason: str) -> None:
         """A stopping rule ends the run here; `reason` says why (results.json's stop_reason)."""
@@ -284,6 +292,9 @@ class DeepImagePrior(pl.LightningModule):
         if self.kept_step is not None:
             steps = self.kept_step.tolist()
             record["stop_step"] = steps[0] if len(steps) == 1 else steps
+            if self.hparams.exp_weight is not None:
+                steps = self.kept_step_avg.tolist()
+                record["stop_step_avg"] = steps[0] if len(steps) == 1 else steps
             budget = f"{self.stop_rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
             record["stop_reason"] = self.stop_reason or budget
         return record
@@ -305,7 +316,7 @@ class DeepImagePrior(pl.LightningModule):
             "noise_generator": self.noise_generator.get_state(),
             "output": self.output,
             "output_step": self.output_step,
-            "kept": None if self.kept_output is None else [self.kept_output, self.kept_output_avg, self.kept_step],
+            "kept": None if self.kept_output is None else [getattr(self, name) for name in KEPT_STATE],
             "stop_reason": self.stop_reason,
             "best": {name: list(value) for name, value in self.best.items()},
             "backtracking": [guard.state_dict() for guard in self.backtracking] if self.backtracking else None,
@@ -315,7 +326,8 @@ class DeepImagePrior(pl.LightningModule):
         state = checkpoint["dip"]
         self.output, self.output_step = state["output"], state["output_step"]
         if state["kept"] is not None:
-            self.kept_output, self.kept_output_avg, self.kept_step = state["kept"]
+            for name, value in zip(KEPT_STATE, state["kept"], strict=True):
+                setattr(self, name, value)
         self.best = {name: tuple(value) for name, value in state["best"].items()}
         self.stop_reason = state["stop_reason"]
         for guard, guard_state in zip(self.backtracking or [], state["backtracking"] or [], strict=True):

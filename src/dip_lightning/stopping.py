@@ -47,9 +47,10 @@ class VarianceStopping:
     snapshots its restoration then) and reset the patience counter; else count one more; a restart is
     `stopped` when the counter reaches `patience`, and from then on its best step stays as it is.
 
-    Steps count `update` calls from 1 (`steps_seen`), as the module's global_step counts optimizer
-    steps when `update` runs once after each. Before the first update the per-restart tensors are None;
-    `variance` is None until the first VAR_t exists; `best_step` is 0 until a first best.
+    Steps count `update` calls from 1 (`steps_seen`); `best_step` is the caller's step number when
+    `update` is given one (a fit's global step: after an undone step the two differ), else `steps_seen`.
+    Before the first update the per-restart tensors are None; `variance` is None until the first VAR_t
+    exists; `best_step` is 0 until a first best.
     """
 
     _state = ("variance", "best_variance", "best_step", "waited", "stopped")  # per-restart tensors, (N,)
@@ -67,8 +68,9 @@ class VarianceStopping:
         self.stopped: torch.Tensor | None = None  # bool
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> torch.Tensor:
-        """Watch the outputs x (N, C, H, W) of one step; return which restarts reached a new best (N,)."""
+    def update(self, x: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """Watch the outputs x (N, C, H, W) of one step (numbered `step`, if given); return which restarts
+        reached a new best (N,)."""
         if x.dim() != 4:
             raise ValueError(f"expected outputs of shape (N, C, H, W), got {tuple(x.shape)}")
         values = self.pixels(x.detach())
@@ -85,7 +87,7 @@ class VarianceStopping:
             return torch.zeros_like(self.stopped)
         new_best = ~self.stopped & (variance < self.best_variance)
         self.best_variance = torch.where(new_best, variance, self.best_variance)
-        self.best_step.masked_fill_(new_best, self.steps_seen)
+        self.best_step.masked_fill_(new_best, self.steps_seen if step is None else step)
         self.waited.add_(~self.stopped).masked_fill_(new_best, 0)
         self.stopped |= self.waited >= self.patience
         return new_best
