@@ -68,7 +68,7 @@ def test_curve_is_an_8_by_6_inch_png_and_leaks_no_figure(tmp_path):
 
 def test_curve_marks_the_best_steps_and_the_early_stop(tmp_path):
     record = {"best_psnr": 23.0, "best_psnr_step": 30, "best_psnr_avg": 22.0, "best_psnr_avg_step": 30}
-    record.update(stop_step=25, stop_reason="ES-WMV: the output's variance was lowest at step 25")
+    record.update(stop_step=25, stop_step_avg=28, stop_reason="ES-WMV: the output's variance was lowest at step 25")
     write_metrics(tmp_path, fit_rows(30))
     figure = learning_curve_figure(read_metrics(tmp_path), record, "denoise, skip: finished")
     psnr_axes, loss_axes = figure.axes
@@ -79,6 +79,7 @@ def test_curve_marks_the_best_steps_and_the_early_stop(tmp_path):
     assert (list(best.get_xdata()), list(best.get_ydata())) == ([30], [22.0])
     stop = lines["result kept at step 25 (ES-WMV)"]
     assert list(stop.get_xdata()) == [25, 25]
+    assert list(lines["average kept at step 28"].get_xdata()) == [28, 28]
     assert [line.get_label() for line in loss_axes.get_lines() if not line.get_label().startswith("_")] == [
         "loss",
         "loss_data",

@@ -148,6 +148,45 @@ def test_a_run_that_keeps_diverging_stops_with_its_best_result(configure, monkey
     assert record["steps"] == 54 and math.isfinite(record["psnr_avg"])  # 5 good steps, 49 undone; the 50th stops
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_nan_in_one_restart_undoes_that_fit_alone(configure, monkeypatch, batched):
+    """Restart 1's data term is NaN at step 6: only that fit goes back; restart 0 goes on as without it."""
+    import torch
+
+    from dip_lightning.loss import Loss, LossTerms
+    from dip_lightning.train import build_module
+
+    original, calls = Loss.forward, []
+
+    def forward(self, network, observed, operator, generator):
+        calls.append(None)
+        terms = original(self, network, observed, operator, generator)
+        if len(calls) != 6:
+            return terms
+        poisoned = terms.data * torch.tensor([1.0, math.nan])
+        return LossTerms(terms.total - terms.data.sum() + poisoned.sum(), poisoned, {}, terms.output)
+
+    def fit(poison: bool):
+        calls.clear()
+        with monkeypatch.context() as patch:
+            if poison:
+                patch.setattr(Loss, "forward", forward)
+            overrides = [*TINY, "restarts=2", f"restarts_batched={batched}", "task.reg_noise_std=0"]
+            module = build_module(configure(*overrides, "task.num_iter=10", "task.backtrack_db=5"))
+            quiet = dict(enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+            pl.Trainer(max_steps=10, logger=False, **quiet).fit(module)
+        return module
+
+    clean, poisoned = fit(poison=False), fit(poison=True)
+    assert [guard.restores for guard in poisoned.backtracking] == [0, 1]
+    if not batched:  # separate networks: restart 0 is untouched, bit for bit
+        assert torch.equal(poisoned.output[0], clean.output[0])
+    else:  # one Adam over stacked weights: restart 0's own gradients are kept, whatever happens to restart 1's
+        assert (poisoned.output[0] - clean.output[0]).abs().max() < 1e-4
+    assert not torch.equal(poisoned.output[1], clean.output[1])
+    assert torch.isfinite(poisoned.output_avg).all()
+
+
 # ----- signals and hard kills -------------------------------------------------------------------
 def start(tmp_path: Path, folder: str, *extra: str) -> subprocess.Popen:
     command = ["experiment=smoke", *TINY, *QUIET, *extra, f"hydra.run.dir={tmp_path / folder}"]

@@ -147,8 +147,11 @@ class DeepImagePrior(pl.LightningModule):
 
     def check_step(self, total: float, data: list[float]) -> list[bool]:
         """Which fits' outputs of this step count; backtracking undoes a fit whose PSNR against the
-        observation dropped (or whose loss is not finite); a non-finite step nothing can undo stops the run."""
+        observation dropped (or whose loss is not finite); a non-finite step nothing can undo stops the run.
+        A fit is judged on its own data term; a non-finite total whose data terms are all finite (a
+        regulariser's NaN) counts against every fit."""
         finite = math.isfinite(total)
+        blame_all = not finite and all(math.isfinite(value) for value in data)
         if self.backtracking is None:
             if not finite:
                 raise FloatingPointError(
@@ -159,8 +162,8 @@ class DeepImagePrior(pl.LightningModule):
         groups = self.prior.restart_parameters()
         valid = []
         for guard, value, parameters in zip(self.backtracking, data, groups, strict=True):
-            restored = guard.check(value if finite else math.nan, parameters)
-            if not restored and not (finite and math.isfinite(value)):
+            restored = guard.check(math.nan if blame_all else value, parameters)
+            if not restored and (blame_all or not math.isfinite(value)):
                 raise FloatingPointError(
                     f"the loss became {total} at step {self.global_step + 1} before any good step to go back to: "
                     "lower the learning rate"

@@ -98,12 +98,16 @@ def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, ti
     figure.suptitle(title)
     _plot_psnr(psnr_axes, metrics, record)
     _plot_loss(loss_axes, metrics)
-    stop = as_number(record.get("stop_step"))
+    stop, stop_avg = as_number(record.get("stop_step")), as_number(record.get("stop_step_avg"))
     if stop is not None:
         reason = str(record.get("stop_reason") or "").split(":")[0]  # the rule's name, not its whole story
         label = f"result kept at step {stop:g}" + (f" ({reason})" if reason else "")
         for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
             axes.axvline(stop, color="tab:red", linestyle="--", linewidth=1, label=line_label)
+    if stop_avg is not None and stop_avg != stop:
+        label = f"average kept at step {stop_avg:g}"
+        for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
+            axes.axvline(stop_avg, color="tab:red", linestyle=":", linewidth=1, label=line_label)
     for axes in (psnr_axes, loss_axes):
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small", loc="best")

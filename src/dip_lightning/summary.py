@@ -51,7 +51,7 @@ COLUMNS = (
     "best_psnr_step",
     "psnr_input",
 )
-OPTIONAL_COLUMNS = ("stop_step",)  # shown when some job has one
+OPTIONAL_COLUMNS = ("stop_step", "stop_step_avg")  # shown when some job has one
 TEXT_COLUMNS = 3  # job, overrides, status; the others are numbers (right-aligned in the markdown)
 FORMATS = {"seconds": ".1f", "ssim": ".4f"}  # in the markdown; other decimals are dB: .2f
 MAX_CELL = 120  # characters of a markdown cell (a long error); summary.csv keeps it whole
