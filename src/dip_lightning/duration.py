@@ -9,10 +9,9 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from dip_lightning.memory import MEASURED_SIZE, fitting_step
+from dip_lightning.fake_step import fitting_step, measure_step
 
 # The rate a step of the default skip network reaches, as a fraction of the machine's matmul rate
 # (experiments/benchmarks/suite.md, AMD EPYC with AVX-512: fp32 0.6 to 1.0, bf16 0.24 to 0.34 from
@@ -26,19 +25,14 @@ GPU_STEP_FLOOR = 0.02  # seconds
 
 def step_flops(make_net: Callable[..., nn.Module], channels: int, input_depth: int, height: int, width: int) -> float:
     """FLOPs of one fitting step (forward and backward: convolutions and matrix products, a checkpointed
-    network's recomputation too) of an H x W image: counted at two small sizes on fake tensors and
-    extrapolated linearly in the pixels, as the convolutions' work grows."""
-    with torch.random.fork_rng(devices=[]), FakeTensorMode():
-        net = make_net(num_input_channels=input_depth, num_output_channels=channels)
-        stride = getattr(net, "total_stride", 1)
-        small = stride * -(-max(getattr(net, "min_input_size", stride), MEASURED_SIZE) // stride)
-        counts = []
-        for size in (small, 2 * small):
-            with FlopCounterMode(display=False) as counter:
-                fitting_step(net, input_depth, channels, size, size, torch.float32)
-            counts.append(counter.get_total_flops())
-    per_pixel = (counts[1] - counts[0]) / (3 * small**2)
-    return counts[0] + per_pixel * (height * width - small**2)
+    network's recomputation too) of an H x W image, counted on fake tensors (fake_step)."""
+
+    def count(net: nn.Module, size: int) -> float:
+        with FlopCounterMode(display=False) as counter:
+            fitting_step(net, input_depth, channels, size, size, torch.float32)
+        return counter.get_total_flops()
+
+    return measure_step(make_net, channels, input_depth, count).at(height * width)
 
 
 @functools.cache

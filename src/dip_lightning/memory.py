@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from dip_lightning.fake_step import fitting_step, measure_step
 
 MB, GB = 10**6, 10**9
 # Measured on CPU: a process's resident memory grows 100 to 250 MB beyond its tensors during its first
@@ -31,7 +31,6 @@ RUNTIME_BYTES = 256 * 2**20
 PARAMETER_COPIES = 4  # the weights, Adam's two moments and the backtracking snapshot (gradients are measured)
 IMAGE_BUFFERS = 4  # fp32 images the module keeps beside a step: ground truth, output, its average, the source
 FIT_MARGIN = 0.9  # a fit "fits" when its estimate is under this fraction of the free memory
-MEASURED_SIZE = 128  # the smaller of the two square sizes measured (rounded up to the network's needs)
 
 
 class TensorPeak(TorchDispatchMode):
@@ -81,18 +80,6 @@ def saved_tensor_bytes(net: nn.Module, *inputs: torch.Tensor) -> int:
     return sum(saved.values())
 
 
-def fitting_step(net: nn.Module, input_depth: int, channels: int, height: int, width: int, dtype: torch.dtype) -> None:
-    """One fitting step's tensor work on an H x W image: perturbed input, forward pass under autocast to
-    `dtype`, loss, backward pass into fresh gradients. Measure it under a mode (memory, FLOPs), on fake
-    tensors to need neither memory nor arithmetic."""
-    net.zero_grad(set_to_none=True)
-    z = torch.rand(1, input_depth, height, width)
-    observed = torch.rand(1, channels, height, width)
-    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-        x = net(z + torch.randn_like(z))
-    F.mse_loss(x.float(), observed).backward()
-
-
 def step_peak_bytes(
     net: nn.Module, input_depth: int, channels: int, height: int, width: int, dtype: torch.dtype
 ) -> int:
@@ -128,23 +115,18 @@ def fit_memory(
     """Measure the memory model of fitting `make_net(num_input_channels=, num_output_channels=)` to an
     image of `channels` channels; `restarts` fits of it held at once (each with its own weights,
     optimizer and activations). Takes a fraction of a second whatever the image size."""
-    with torch.random.fork_rng(devices=[]), FakeTensorMode():
-        net = make_net(num_input_channels=input_depth, num_output_channels=channels)
-        stride = getattr(net, "total_stride", 1)
-        min_size = getattr(net, "min_input_size", stride)
-        small = stride * math.ceil(max(min_size, MEASURED_SIZE) / stride)
-        sizes = (small, 2 * small)
-        peaks = [step_peak_bytes(net, input_depth, channels, size, size, dtype) for size in sizes]
-        parameter_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
-    per_pixel = (peaks[1] - peaks[0]) / (sizes[1] ** 2 - sizes[0] ** 2)
-    fixed = peaks[0] - per_pixel * sizes[0] ** 2 + PARAMETER_COPIES * parameter_bytes
+
+    def peak(net: nn.Module, size: int) -> int:
+        return step_peak_bytes(net, input_depth, channels, size, size, dtype)
+
+    step = measure_step(make_net, channels, input_depth, peak)
     return FitMemory(
-        fixed_bytes=RUNTIME_BYTES + restarts * fixed,
-        bytes_per_pixel=restarts * (per_pixel + IMAGE_BUFFERS * channels * 4),
-        stride=stride,
-        min_size=min_size,
+        fixed_bytes=RUNTIME_BYTES + restarts * (step.at(0) + PARAMETER_COPIES * step.parameter_bytes),
+        bytes_per_pixel=restarts * (step.per_pixel + IMAGE_BUFFERS * channels * 4),
+        stride=step.stride,
+        min_size=step.min_size,
         dtype=dtype,
-        checkpointed_levels=getattr(net, "checkpointed_levels", 0),
+        checkpointed_levels=step.checkpointed_levels,
     )
 
 
