@@ -11,8 +11,8 @@ of ../shared/data (not those the defaults were tuned on), on the central 128 x 1
    the averaged output LAG = 300 steps later (stopping.average_lag=auto: 3 / (1 - 0.99)), or at the stop
    if that comes first. The gap is the oracle's peak minus that averaged output's PSNR.
 2. runs with restarts=2 and 4, each restart with budget / N steps (the same total as one fixed-budget
-   run) and its own ES-WMV stop: the PSNR of the mean of their averaged outputs, each at its stop, against
-   the single run's oracle peak.
+   run) and its own ES-WMV stop: the PSNR of the mean of their averaged outputs, each kept as a run keeps
+   it (stopping.average_lag=auto), against the single run's oracle peak.
 
 Writes es_benchmark.md (and the raw numbers, es_benchmark.json) beside this script. Cases run two at a
 time, one thread each (2 cores).
