@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 
 from dip_lightning.callbacks.early_stopping import EarlyStopping
+from dip_lightning.plots import read_metrics
 from dip_lightning.stopping import WindowedVariance
 from dip_lightning.train import build_module
 
@@ -101,6 +102,14 @@ def test_es_wmv_stops_a_real_fit_and_keeps_its_result_at_the_detected_step(fit, 
     assert results["psnr_avg"] > results["psnr_input"] + 3
     assert results["gap_to_best"] == pytest.approx(results["best_psnr_avg"] - results["psnr_avg"], abs=1e-3)
     assert results["gap_to_best"] < 1.0
+
+
+def test_the_step_a_rule_stops_at_is_scored_in_the_curves(fit_logged, tmp_path):
+    results = fit_logged(*TINY, "image.max_size=32", *QUICK_WMV, "task.eval_every=7", "task.num_iter=3000")
+    assert results["steps"] < 3000 and results["steps"] % 7  # a step the regular scoring skips
+    psnr_avg = read_metrics(tmp_path / "run")["psnr_avg"]
+    assert max(psnr_avg) == results["steps"]  # the last step with a score is the one the run stopped at
+    assert psnr_avg[results["steps"]] == pytest.approx(results["psnr_avg"], abs=1e-3)  # the average kept at the stop
 
 
 def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):

@@ -100,6 +100,7 @@ class DeepImagePrior(pl.LightningModule):
         self.resumed_state: dict | None = None
         # the best score against the ground truth seen so far, and its step: never used by the fit
         self.best = {name: (-math.inf, 0) for name in ("psnr", "psnr_avg")}
+        self.scored_step = -1  # the last step whose scores were logged
 
     # ----- the loop -------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -210,12 +211,18 @@ class DeepImagePrior(pl.LightningModule):
             if parts:
                 self.log("loss_data", sum(data) / len(data))
             self.log("psnr_observed", psnr_from_mse(sum(data) / len(data)), prog_bar=True)
-        evaluate = self.global_step % self.hparams.eval_every == 0 or last or self.trainer.should_stop
-        if self.ground_truth is not None and self.output is not None and evaluate:
-            for name, value in self.scores(self.output, self.output_avg).items():
-                self.log(name, value, prog_bar=name.startswith("psnr"))
-                if name in self.best and value > self.best[name][0]:
-                    self.best[name] = (value, self.output_step)
+        if self.global_step % self.hparams.eval_every == 0 or last or self.trainer.should_stop:
+            self.score_step()
+
+    def score_step(self) -> None:
+        """Log this step's scores against the ground truth (once a step), and note the best ones."""
+        if self.ground_truth is None or self.output is None or self.scored_step == self.global_step:
+            return
+        self.scored_step = self.global_step
+        for name, value in self.scores(self.output, self.output_avg).items():
+            self.log(name, value, prog_bar=name.startswith("psnr"))
+            if name in self.best and value > self.best[name][0]:
+                self.best[name] = (value, self.output_step)
 
     def scores(self, output: torch.Tensor, output_avg: torch.Tensor) -> dict[str, float]:
         """The restoration (the mean over the fits) and its average against the ground truth."""
@@ -251,9 +258,11 @@ class DeepImagePrior(pl.LightningModule):
                 setattr(self, step_name, torch.where(where, step, getattr(self, step_name)))
 
     def stopped(self, reason: str) -> None:
-        """A stopping rule ends the run here; `reason` says why (results.json's stop_reason)."""
+        """A stopping rule ends the run here; `reason` says why (results.json's stop_reason). The step is
+        scored, so that the curves and the best scores include the step the run ends at."""
         self.stop_reason = reason
         self.trainer.should_stop = True
+        self.score_step()
 
     # ----- what a run reports ---------------------------------------------------------------------
     def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
