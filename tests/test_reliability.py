@@ -60,7 +60,6 @@ def files(tmp_path_factory):
     "overrides, message",
     [
         (["task.num_iter=0"], "num_iter, eval_every and restarts must be >= 1, got 0, 10 and 1"),
-        (["task.num_iter=-1"], "num_iter, eval_every and restarts must be >= 1, got -1, 10 and 1"),
         (["task.eval_every=0"], "num_iter, eval_every and restarts must be >= 1, got 20, 0 and 1"),
         (["observed={files}/truncated.png"], "truncated.png is damaged: image file is truncated"),
         (["optimizer.lr=nan"], "optimizer: Invalid learning rate: nan"),
