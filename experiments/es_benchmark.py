@@ -8,7 +8,7 @@ of ../shared/data (not those the defaults were tuned on), on the central 128 x 1
    variance of the raw output (window 100). ES-WMV's decision for a patience P is then read off that
    record exactly as the callback makes it during a run: the step of the lowest variance not beaten in the
    next P steps; the run would have used that step + P steps, and returned the raw output at that step and
-   the averaged output LAG = 300 steps later (stopping.average_lag=auto: 3 / (1 - 0.99)), or at the stop
+   the averaged output stopping.average_lag=auto steps later (3 / (1 - 0.99) = 300), or at the stop
    if that comes first. The gap is the oracle's peak minus that averaged output's PSNR.
 2. runs with restarts=2 and 4, each restart with budget / N steps (the same total as one fixed-budget
    run) and its own ES-WMV stop: the PSNR of the mean of their averaged outputs, each kept as a run keeps
@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WINDOW = 100
 PATIENCES = (200, 300, 500, 1000)
-LAG = 300  # stopping.average_lag=auto at exp_weight 0.99
 # setting -> (overrides, the paper's fixed budget, images: not the ones the defaults were tuned on)
 SETTINGS = {
     "denoise sigma 25": (["task=denoise", "task.sigma=25"], 3000, ["cbm3d9/kodim03.png", "cbm3d9/peppers.png"]),
@@ -111,7 +110,7 @@ def es_decision(variance: list[float | None], patience: int, lag: int) -> tuple[
 
 def case(setting: str, image: str, budget: int, patience: int) -> dict:
     torch.set_num_threads(1)
-    from dip_lightning.callbacks.early_stopping import EarlyStopping
+    from dip_lightning.callbacks.early_stopping import EarlyStopping, auto_average_lag
     from dip_lightning.results import evaluate
     from dip_lightning.stopping import WindowedVariance
 
@@ -119,7 +118,7 @@ def case(setting: str, image: str, budget: int, patience: int) -> dict:
     common = [*overrides, "image=file", f"image.source={DATA / image}", "image.center_crop=128"]
     started = time.perf_counter()
     record = Record()
-    fit(config([*common, f"task.num_iter={budget}"]), [record])
+    lag = auto_average_lag(fit(config([*common, f"task.num_iter={budget}"]), [record]).hparams.exp_weight)
     best = max(record.psnr_avg)
     result = {
         "oracle_raw": max(record.psnr),
@@ -129,9 +128,10 @@ def case(setting: str, image: str, budget: int, patience: int) -> dict:
         "oracle": best,
         "oracle_step": record.psnr_avg.index(best) + 1,
         "final": record.psnr_avg[-1],
+        "average_lag": lag,
     }
     for p in PATIENCES:
-        kept, used, kept_avg = es_decision(record.variance, p, LAG)
+        kept, used, kept_avg = es_decision(record.variance, p, lag)
         at_stop = record.psnr_avg[kept_avg - 1]
         result[f"p{p}"] = {
             "kept": kept,
@@ -169,7 +169,8 @@ def report(results: list[dict], patience: int, jobs: int, minutes: float, comman
         f"- Date: {datetime.date.today()}; {minutes:.0f} minutes; command: `{command}`",
         "- Images: the central 128 x 128 pixels of ../shared/data images the defaults were not tuned on",
         f"- ES-WMV: window {WINDOW}; its decision read off each fixed-budget run's record (see the script): the",
-        f"  raw output kept at the detected step, the average {LAG} steps later or at the stop (stopping.average_lag)",
+        f"  raw output kept at the detected step, the average {results[0]['average_lag']} steps later or at the stop",
+        "  (stopping.average_lag=auto)",
         "- PSNR: of the averaged output (exp_weight 0.99) against the ground truth; the oracle is its best over",
         "  the fixed budget; the gap is the oracle's minus the PSNR of the average ES-WMV keeps",
         "",

@@ -1,6 +1,8 @@
 """Stopping rules, restarts and SURE inside real fits: what results.json reports and keeps."""
 
+import importlib.util
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -70,6 +72,24 @@ def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(pati
     assert module.last_kept("output") == best
     assert module.last_kept("output_avg") == min(best + average_lag, module.output_step)
     assert module.output_step == best + patience
+
+
+def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance():
+    """experiments/es_benchmark.py decides on a recorded variance instead of running the callback: the same
+    output step, average step and stop."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / "es_benchmark.py"
+    spec = importlib.util.spec_from_file_location("es_benchmark", path)
+    es_benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(es_benchmark)
+    outputs = settling_then_fitting_noise()
+    recorder, variance = WindowedVariance(10, 10**9), []
+    for output in outputs:
+        recorder.update(output)
+        variance.append(None if recorder.variance is None else recorder.variance.item())
+    for patience, average_lag in [(30, 20), (10, 20), (30, 0)]:
+        module = feed(outputs, average_lag=average_lag, patience=patience)
+        expected = (module.last_kept("output"), module.output_step, module.last_kept("output_avg"))
+        assert es_benchmark.es_decision(variance, patience, average_lag) == expected
 
 
 def test_a_run_that_ends_keeps_the_average_it_has():

@@ -17,6 +17,12 @@ from dip_lightning.metrics import psnr
 from dip_lightning.stopping import VarianceStopping
 
 
+def auto_average_lag(exp_weight: float | None) -> int:
+    """stopping.average_lag=auto: 3 / (1 - exp_weight) steps (300 at 0.99), when the average's memory has
+    mostly turned over; 0 without averaging."""
+    return 0 if exp_weight is None else round(3 / (1 - exp_weight))
+
+
 class EarlyStopping(pl.Callback):
     """The raw output is kept at the detected step. The exponential average of the outputs trails them by
     about 1 / (1 - exp_weight) steps and keeps improving after the raw output's best, so the average is
@@ -39,8 +45,7 @@ class EarlyStopping(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
         module.stop_rule = self.name
         if self.average_lag == "auto":
-            exp_weight = module.hparams.exp_weight
-            self.average_lag = 0 if exp_weight is None else round(3 / (1 - exp_weight))
+            self.average_lag = auto_average_lag(module.hparams.exp_weight)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         if outputs is None or not any(outputs["valid"]):  # an undone step brings no new output
