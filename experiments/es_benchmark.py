@@ -33,7 +33,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from dip_lightning.machine import cpu_flags, cpu_name
+from dip_lightning.hardware.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -57,7 +57,7 @@ SETTINGS = {
 
 
 def config(overrides: list[str]):
-    from dip_lightning.train import config_dir
+    from dip_lightning.config.location import config_dir
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
@@ -68,13 +68,13 @@ class Record(pl.Callback):
     """Every step: the raw and averaged outputs' PSNR against the ground truth and ES-WMV's variance."""
 
     def __init__(self):
-        from dip_lightning.stopping import WindowedVariance
+        from dip_lightning.stopping.detectors import WindowedVariance
 
         self.detector = WindowedVariance(WINDOW, 10**9)
         self.psnr, self.psnr_avg, self.variance = [], [], []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        from dip_lightning.metrics import psnr
+        from dip_lightning.fitting.metrics import psnr
 
         self.detector.update(outputs["output"])
         self.variance.append(None if self.detector.variance is None else self.detector.variance.item())
@@ -83,8 +83,8 @@ class Record(pl.Callback):
 
 
 def fit(cfg, callbacks: list) -> "pl.LightningModule":
-    from dip_lightning.precision import resolve_precision
-    from dip_lightning.train import build_module
+    from dip_lightning.build import build_module
+    from dip_lightning.hardware.precision import resolve_precision
 
     module = build_module(cfg)
     quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
@@ -110,9 +110,9 @@ def es_decision(variance: list[float | None], patience: int, lag: int) -> tuple[
 
 def case(setting: str, image: str, budget: int, patience: int) -> dict:
     torch.set_num_threads(1)
-    from dip_lightning.callbacks.early_stopping import EarlyStopping, auto_average_lag
-    from dip_lightning.results import evaluate
-    from dip_lightning.stopping import WindowedVariance
+    from dip_lightning.run.record import evaluate
+    from dip_lightning.stopping.callback import EarlyStopping, auto_average_lag
+    from dip_lightning.stopping.detectors import WindowedVariance
 
     overrides, _, _ = SETTINGS[setting]
     common = [*overrides, "image=file", f"image.source={DATA / image}", "image.center_crop=128"]
@@ -158,7 +158,7 @@ def case(setting: str, image: str, budget: int, patience: int) -> dict:
 
 
 def report(results: list[dict], patience: int, jobs: int, minutes: float, command: str) -> str:
-    from dip_lightning.precision import resolve_precision
+    from dip_lightning.hardware.precision import resolve_precision
 
     lines = [
         "# When to stop: ES-WMV against the fixed budget, and restarts at the same total steps",

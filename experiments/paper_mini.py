@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from dip_lightning.machine import cpu_flags, cpu_name
+from dip_lightning.hardware.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # every preset that has a mini version, e.g. paper_denoise for conf/experiment/paper_denoise_mini.yaml

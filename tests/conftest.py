@@ -10,7 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from PIL import Image
 
-from dip_lightning.train import config_dir, run
+from dip_lightning.config.location import config_dir
+from dip_lightning.train import run
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

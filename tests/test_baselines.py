@@ -6,7 +6,10 @@ import sys
 import pytest
 import torch
 
-from dip_lightning.baselines import (
+from dip_lightning.data.images import resize
+from dip_lightning.data.masks import BernoulliMask
+from dip_lightning.fitting.metrics import psnr
+from dip_lightning.reporting.baselines import (
     BASELINES,
     Baseline,
     baselines_for,
@@ -16,9 +19,6 @@ from dip_lightning.baselines import (
     nlm_denoise,
     tv_denoise,
 )
-from dip_lightning.images import resize
-from dip_lightning.masks import BernoulliMask
-from dip_lightning.metrics import psnr
 
 SIZE = 48
 

@@ -7,7 +7,7 @@ import torch
 from conftest import make_net
 
 from dip_lightning.errors import InputError
-from dip_lightning.memory import saved_tensor_bytes, step_peak_bytes
+from dip_lightning.hardware.memory import saved_tensor_bytes, step_peak_bytes
 from dip_lightning.nets.checkpointing import enable_checkpointing, hourglass_levels
 
 SMALL = {"num_channels_down": [16] * 4, "num_channels_up": [16] * 4, "num_channels_skip": [4] * 4}

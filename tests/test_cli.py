@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dip_lightning import loggers
-from dip_lightning.loggers import wandb_mode
+from dip_lightning.run.wandb_logger import wandb_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_cfg_job_shows_the_composed_config(tmp_path):
     assert "_target_: dip_lightning.physics.mask.Mask" in result.stdout
     assert "_target_: dip_lightning.nets.unet.UNet" in result.stdout
     assert "lr: 0.001" in result.stdout  # the reference's learning rate for the inpainting U-Net
-    assert "_target_: dip_lightning.masks.TextMask" in result.stdout
+    assert "_target_: dip_lightning.data.masks.TextMask" in result.stdout
 
 
 def test_a_run_from_the_command_line_leaves_its_record(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dip_lightning.crop import Crop, centre_crop
+from dip_lightning.data.crop import Crop, centre_crop
 
 
 def test_crop_rule_is_the_references_centre_crop():

@@ -5,8 +5,8 @@ import torch
 from conftest import make_net
 from torch.utils.flop_counter import FlopCounterMode
 
-from dip_lightning.duration import format_duration, step_flops
-from dip_lightning.fake_step import fitting_step
+from dip_lightning.hardware.duration import format_duration, step_flops
+from dip_lightning.hardware.fake_step import fitting_step
 
 SMALL = {"num_channels_down": [16] * 3, "num_channels_up": [16] * 3, "num_channels_skip": [4] * 3}
 

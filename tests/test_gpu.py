@@ -32,8 +32,8 @@ def test_gpu_runs_are_repeatable_but_not_bitwise(fit, tmp_path, exact_float32):
     """The same seed gives the same observation, z and weights; the backward passes of reflection padding
     and bilinear upsampling add with atomics on CUDA, in any order, so the fits differ in the last bits
     (CPU runs are bitwise repeatable: tests/test_reliability.py)."""
-    from dip_lightning.images import read_image
-    from dip_lightning.metrics import psnr
+    from dip_lightning.data.images import read_image
+    from dip_lightning.fitting.metrics import psnr
 
     runs = []
     for _ in range(2):
@@ -52,7 +52,7 @@ def test_auto_precision_picks_bf16_on_a_gpu_that_has_it(fit):
 def test_batched_restarts_match_sequential_ones_on_the_gpu(configure, exact_float32):
     import pytorch_lightning as pl
 
-    from dip_lightning.train import build_module
+    from dip_lightning.build import build_module
 
     outputs = []
     for batched in (True, False):
@@ -60,9 +60,9 @@ def test_batched_restarts_match_sequential_ones_on_the_gpu(configure, exact_floa
         module = build_module(configure(*overrides, *TINY, "task.reg_noise_std=0"))
         quiet = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
         pl.Trainer(max_steps=3, accelerator="gpu", devices=1, precision="32-true", **quiet).fit(module)
-        outputs.append(module.output.cpu())
+        outputs.append(module.outputs.output.cpu())
     # the same fit, up to the atomics of the padding's and upsampling's backward (as two runs of one mode)
-    from dip_lightning.metrics import psnr
+    from dip_lightning.fitting.metrics import psnr
 
     assert psnr(outputs[0], outputs[1]) > 40
 
@@ -70,7 +70,7 @@ def test_batched_restarts_match_sequential_ones_on_the_gpu(configure, exact_floa
 def test_the_memory_check_reads_the_gpus_free_memory(configure, caplog):
     import logging
 
-    from dip_lightning.train import build_module
+    from dip_lightning.build import build_module
 
     with caplog.at_level(logging.INFO):
         build_module(configure("trainer.accelerator=gpu", "check_fit=true"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import write_png
 
-from dip_lightning.images import load_image, read_image
+from dip_lightning.data.images import load_image, read_image
 
 
 def test_rgb_file_becomes_three_channels_in_unit_range(tmp_path, photo):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dip_lightning.nets.downsampler import LanczosDownsampler, lanczos_taps
+from dip_lightning.physics.kernels import LanczosDownsampler, lanczos_taps
 
 # The reference's normalised 1-D Lanczos-2 taps for x4 (original-dip.md, section 2.3).
 REFERENCE_X4 = [

@@ -8,10 +8,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from dip_lightning.backtracking import Backtracking
-from dip_lightning.loss import Loss, LossTerms
-from dip_lightning.metrics import psnr_from_mse
-from dip_lightning.train import build_module, run
+from dip_lightning.build import build_module
+from dip_lightning.fitting.backtracking import Backtracking
+from dip_lightning.fitting.metrics import psnr_from_mse
+from dip_lightning.losses.loss import Loss, LossTerms
+from dip_lightning.train import run
 
 TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
@@ -58,7 +59,7 @@ def test_output_average_is_the_exponential_average_of_the_outputs(configure):
     expected = outputs[0]
     for output in outputs[1:]:
         expected = expected * 0.99 + output * 0.01
-    assert torch.allclose(module.output_avg, expected, atol=1e-6)
+    assert torch.allclose(module.outputs.output_avg, expected, atol=1e-6)
     assert not torch.equal(outputs[0], outputs[1])
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from conftest import write_png
 
-from dip_lightning.masks import BernoulliMask, FileMask, RectangleMask, TextMask, check_mask
+from dip_lightning.data.masks import BernoulliMask, FileMask, RectangleMask, TextMask, check_mask
 
 
 def generator(seed=0):

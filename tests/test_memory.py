@@ -12,7 +12,8 @@ from conftest import make_net
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from dip_lightning import memory
-from dip_lightning.memory import (
+from dip_lightning.config.location import config_dir
+from dip_lightning.hardware.memory import (
     FitMemory,
     TensorPeak,
     available_bytes,
@@ -24,7 +25,6 @@ from dip_lightning.memory import (
     step_peak_bytes,
 )
 from dip_lightning.nets.checkpointing import build_network
-from dip_lightning.train import config_dir
 
 SMALL = {"num_channels_down": [16] * 3, "num_channels_up": [16] * 3, "num_channels_skip": [4] * 3}
 
@@ -92,7 +92,7 @@ def test_the_estimate_covers_the_measured_peak_of_a_real_step():
         import torch
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
-        from dip_lightning.memory import peak_rss, reset_peak_rss
+        from dip_lightning.hardware.memory import peak_rss, reset_peak_rss
         torch.set_num_threads(1)
         before = reset_peak_rss()
         net = instantiate(OmegaConf.load(sys.argv[1]))(num_input_channels=32, num_output_channels=3)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from conftest import make_net
 
-from dip_lightning.train import build_module
+from dip_lightning.build import build_module
 
 LIBRARY_DEPTH6 = [
     "arch.num_channels_down=[16,32,64,128,128,128]",

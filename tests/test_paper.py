@@ -9,9 +9,9 @@ import pytest
 from conftest import SHARED_DATA
 
 from dip_lightning import paper_table
-from dip_lightning.datasets import dataset_files, image_files
+from dip_lightning.data.folders import dataset_files, image_files
+from dip_lightning.data.images import load_image, to_pil
 from dip_lightning.errors import InputError
-from dip_lightning.images import load_image, to_pil
 
 PRESETS = [
     "paper_denoise",

@@ -4,7 +4,7 @@ its own files, and a real denoising run. Skipped where the data is absent; run w
 import pytest
 from conftest import shared_image
 
-from dip_lightning.train import build_module
+from dip_lightning.build import build_module
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import re
 import pytest
 from conftest import SHARED_DATA
 
-from dip_lightning.baselines import BASELINES
-from dip_lightning.paper_numbers import paper_table, paper_tables
+from dip_lightning.reporting.baselines import BASELINES
+from dip_lightning.reporting.paper_numbers import paper_table, paper_tables
 
 PAPER_NUMBERS_MD = SHARED_DATA.parent / "reference" / "paper-numbers.md"
 

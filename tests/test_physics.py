@@ -6,12 +6,13 @@ import pytest
 import torch
 from conftest import write_png
 
-from dip_lightning.crop import Crop
-from dip_lightning.images import load_image
-from dip_lightning.masks import BernoulliMask
-from dip_lightning.metrics import psnr
-from dip_lightning.physics.blur import Blur, gaussian_kernel
+from dip_lightning.data.crop import Crop
+from dip_lightning.data.images import load_image
+from dip_lightning.data.masks import BernoulliMask
+from dip_lightning.fitting.metrics import psnr
+from dip_lightning.physics.blur import Blur
 from dip_lightning.physics.downsample import Downsample, PilDownscale
+from dip_lightning.physics.kernels import gaussian_kernel
 from dip_lightning.physics.mask import Mask
 from dip_lightning.physics.noise import GaussianNoise, JpegCompression
 from dip_lightning.physics.operator import Identity

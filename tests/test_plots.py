@@ -7,7 +7,7 @@ import pytest
 from matplotlib._pylab_helpers import Gcf
 from PIL import Image
 
-from dip_lightning.plots import learning_curve, learning_curve_figure, read_metrics
+from dip_lightning.reporting.plots import learning_curve, learning_curve_figure, read_metrics
 
 METRIC_COLUMNS = ("epoch", "loss", "loss_data", "psnr", "psnr_avg", "psnr_observed", "step")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dip_lightning import precision
-from dip_lightning.precision import HardwareFacts, choose_precision, compute_dtype, hardware_facts
+from dip_lightning.hardware.precision import HardwareFacts, choose_precision, compute_dtype, hardware_facts
 
 ZEN4 = HardwareFacts("AMD EPYC", "AVX512", cpu_bf16_instructions=True, mkldnn_bf16=True)
 SAPPHIRE_RAPIDS = HardwareFacts("Xeon", "AVX512", cpu_bf16_instructions=True, cpu_amx=True, mkldnn_bf16=True)
@@ -58,7 +58,7 @@ def test_explicit_bf16_without_native_bf16_is_kept_but_flagged_slow(requested, a
 
 def test_resolve_precision_logs_a_warning_for_slow_bf16(monkeypatch, caplog):
     monkeypatch.setattr(precision, "hardware_facts", lambda accelerator: ZEN2)
-    with caplog.at_level(logging.INFO, logger="dip_lightning.precision"):
+    with caplog.at_level(logging.INFO, logger="dip_lightning.hardware.precision"):
         assert precision.resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
         assert precision.resolve_precision("auto", "cpu") == "32-true"
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
-from dip_lightning.loss import Loss
+from dip_lightning.losses.loss import Loss
+from dip_lightning.losses.regularizers import TotalVariation
 from dip_lightning.physics.operator import Identity
-from dip_lightning.regularizers import TotalVariation
-from dip_lightning.train import build_module
 
 
 def test_total_variation_is_the_seeds_isotropic_formula():

@@ -18,7 +18,7 @@ import pytest
 import pytorch_lightning as pl
 from conftest import write_png
 
-from dip_lightning.run_folder import differing_overrides, job_dirname
+from dip_lightning.run.folder import differing_overrides, job_dirname
 from dip_lightning.train import run
 
 TINY = [
@@ -122,14 +122,14 @@ def test_a_nan_step_never_reaches_an_image_the_average_or_a_metric(tmp_path):
     assert record["status"] == "finished" and record["backtracks"] > 0
     for name in ("psnr", "psnr_avg", "ssim", "ssim_avg", "psnr_observed", "best_psnr_avg"):
         assert record[name] is not None and math.isfinite(record[name]), name
-    from dip_lightning.images import read_image
+    from dip_lightning.data.images import read_image
 
     assert read_image(tmp_path / "restored_avg.png").mean() > 0.05  # not black
     assert "nan" not in (tmp_path / "csv" / "metrics.csv").read_text().lower()
 
 
 def test_a_run_that_keeps_diverging_stops_with_its_best_result(configure, monkeypatch, tmp_path):
-    from dip_lightning.loss import Loss, LossTerms
+    from dip_lightning.losses.loss import Loss, LossTerms
 
     original, calls = Loss.forward, []
 
@@ -152,8 +152,8 @@ def test_a_nan_in_one_restart_undoes_that_fit_alone(configure, monkeypatch, batc
     """Restart 1's data term is NaN at step 6: only that fit goes back; restart 0 goes on as without it."""
     import torch
 
-    from dip_lightning.loss import Loss, LossTerms
-    from dip_lightning.train import build_module
+    from dip_lightning.build import build_module
+    from dip_lightning.losses.loss import Loss, LossTerms
 
     original, calls = Loss.forward, []
 
@@ -179,11 +179,11 @@ def test_a_nan_in_one_restart_undoes_that_fit_alone(configure, monkeypatch, batc
     clean, poisoned = fit(poison=False), fit(poison=True)
     assert [guard.restores for guard in poisoned.backtracking] == [0, 1]
     if not batched:  # separate networks: restart 0 is untouched, bit for bit
-        assert torch.equal(poisoned.output[0], clean.output[0])
+        assert torch.equal(poisoned.outputs.output[0], clean.outputs.output[0])
     else:  # one Adam over stacked weights: restart 0's own gradients are kept, whatever happens to restart 1's
-        assert (poisoned.output[0] - clean.output[0]).abs().max() < 1e-4
-    assert not torch.equal(poisoned.output[1], clean.output[1])
-    assert torch.isfinite(poisoned.output_avg).all()
+        assert (poisoned.outputs.output[0] - clean.outputs.output[0]).abs().max() < 1e-4
+    assert not torch.equal(poisoned.outputs.output[1], clean.outputs.output[1])
+    assert torch.isfinite(poisoned.outputs.output_avg).all()
 
 
 # ----- signals and hard kills -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.sr_eval import rgb_to_y, shave, sr_psnr
+from dip_lightning.reporting.sr_eval import rgb_to_y, shave, sr_psnr
 
 
 def flat(*rgb: float, size: int = 1) -> torch.Tensor:

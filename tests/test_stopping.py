@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.stopping import ExponentialVariance, WindowedVariance
+from dip_lightning.stopping.detectors import ExponentialVariance, WindowedVariance
 
 
 def random_images(steps: int, *shape: int, seed: int) -> torch.Tensor:

@@ -9,43 +9,40 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from dip_lightning.callbacks.early_stopping import EarlyStopping
-from dip_lightning.plots import read_metrics
-from dip_lightning.stopping import WindowedVariance
-from dip_lightning.train import build_module
+from dip_lightning.build import build_module
+from dip_lightning.reporting.plots import read_metrics
+from dip_lightning.stopping.callback import EarlyStopping
+from dip_lightning.stopping.detectors import WindowedVariance
 
 TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 SMALL = ["arch.num_channels_down=[16,16,16]", "arch.num_channels_up=[16,16,16]", "arch.num_channels_skip=[4,4,4]"]
 QUICK_WMV = ["stopping=wmv", "stopping.detector.window=20", "stopping.detector.patience=100"]
 
 
-class FakeModule:
-    """What the callback talks to: it records what is kept at which step, and the stop."""
+class FakeOutputs:
+    """What the callback talks to (a module's FitOutputs): it records what is kept at which step, and the stop."""
 
     def __init__(self):
-        self.kept, self.reason, self.output_step = [], None, 0
+        self.kept, self.stop_reason, self.step, self.rule = [], None, 0, None
 
     def keep(self, chosen, parts):
-        self.kept.append((self.output_step, parts, chosen.tolist()))
+        self.kept.append((self.step, parts, chosen.tolist()))
 
     def last_kept(self, part: str) -> int:
         return [step for step, parts, _ in self.kept if part in parts][-1]
 
-    def stopped(self, reason):
-        self.reason = reason
 
-
-def feed(outputs, average_lag: int = 0, patience: int = 30) -> FakeModule:
+def feed(outputs, average_lag: int = 0, patience: int = 30) -> FakeOutputs:
     detector = lambda generator: WindowedVariance(10, patience, generator=generator)  # noqa: E731
     callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag)
-    module = FakeModule()
+    fit = FakeOutputs()
     for output in outputs:
-        module.output_step += 1
+        fit.step += 1
         trainer = SimpleNamespace(should_stop=False)
-        callback.on_train_batch_end(trainer, module, {"output": output, "valid": [True]}, None, 0)
-        if module.reason:
+        callback.on_train_batch_end(trainer, SimpleNamespace(outputs=fit), {"output": output, "valid": [True]}, None, 0)
+        if fit.stop_reason:
             break
-    return module
+    return fit
 
 
 def settling_then_fitting_noise(steps: int = 200):
@@ -58,20 +55,20 @@ def settling_then_fitting_noise(steps: int = 200):
 
 def test_the_callback_stops_a_fit_whose_output_has_settled():
     module = feed(settling_then_fitting_noise())
-    assert module.reason is not None and "ES-WMV" in module.reason
-    best = int(module.reason.split("lowest at step ")[1].split(" ")[0])
+    assert module.stop_reason is not None and "ES-WMV" in module.stop_reason
+    best = int(module.stop_reason.split("lowest at step ")[1].split(" ")[0])
     assert 55 <= best <= 75 and module.kept[-1][2] == [True]
     assert module.last_kept("output") == module.last_kept("output_avg") == best  # no lag: both at the best
-    assert module.output_step == best + 30  # stopped after the patience
+    assert module.step == best + 30  # stopped after the patience
 
 
 @pytest.mark.parametrize(("patience", "average_lag"), [(30, 20), (10, 20)])
 def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(patience, average_lag):
     module = feed(settling_then_fitting_noise(), average_lag=average_lag, patience=patience)
-    best = int(module.reason.split("lowest at step ")[1].split(" ")[0])
+    best = int(module.stop_reason.split("lowest at step ")[1].split(" ")[0])
     assert module.last_kept("output") == best
-    assert module.last_kept("output_avg") == min(best + average_lag, module.output_step)
-    assert module.output_step == best + patience
+    assert module.last_kept("output_avg") == min(best + average_lag, module.step)
+    assert module.step == best + patience
 
 
 def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance():
@@ -88,7 +85,7 @@ def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance()
         variance.append(None if recorder.variance is None else recorder.variance.item())
     for patience, average_lag in [(30, 20), (10, 20), (30, 0)]:
         module = feed(outputs, average_lag=average_lag, patience=patience)
-        expected = (module.last_kept("output"), module.output_step, module.last_kept("output_avg"))
+        expected = (module.last_kept("output"), module.step, module.last_kept("output_avg"))
         assert es_benchmark.es_decision(variance, patience, average_lag) == expected
 
 
@@ -96,12 +93,12 @@ def test_a_run_that_ends_keeps_the_average_it_has():
     """The budget runs out while the average waits: the last step's average is kept."""
     outputs = settling_then_fitting_noise()
     callback = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(10, 30), seed=0, average_lag=500)
-    module = FakeModule()
+    fit = FakeOutputs()
     for step, output in enumerate(outputs[:70], start=1):
-        module.output_step = step
+        fit.step = step
         trainer = SimpleNamespace(should_stop=step == 70)
-        callback.on_train_batch_end(trainer, module, {"output": output, "valid": [True]}, None, 0)
-    assert module.reason is None and module.last_kept("output") < 70 and module.last_kept("output_avg") == 70
+        callback.on_train_batch_end(trainer, SimpleNamespace(outputs=fit), {"output": output, "valid": [True]}, None, 0)
+    assert fit.stop_reason is None and fit.last_kept("output") < 70 and fit.last_kept("output_avg") == 70
 
 
 def test_the_callback_does_not_stop_a_fit_still_changing():
@@ -109,7 +106,7 @@ def test_the_callback_does_not_stop_a_fit_still_changing():
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 8, 8, generator=generator)
     module = feed(image + 0.1 / (1 + t / 10) * torch.randn(1, 3, 8, 8, generator=generator) for t in range(200))
-    assert module.reason is None
+    assert module.stop_reason is None
     assert len(module.kept) > 150  # nearly every step a new lowest variance, kept as the result so far
 
 
@@ -161,7 +158,7 @@ class Outputs(pl.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.outputs.append(outputs["output"].clone())
-        self.averages[module.output_step] = outputs["output_avg"].clone()
+        self.averages[module.outputs.step] = outputs["output_avg"].clone()
 
 
 def fit_module(configure, *overrides, callbacks=()):
@@ -175,10 +172,11 @@ def fit_module(configure, *overrides, callbacks=()):
 def test_the_kept_output_and_average_are_those_of_their_steps(configure):
     stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 15), seed=0, average_lag=7)
     module, recorder = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=200", callbacks=[stopping])
-    step, step_avg = module.kept_step.item(), module.kept_step_avg.item()
+    kept = module.outputs
+    step, step_avg = kept.kept_step.item(), kept.kept_step_avg.item()
     assert module.global_step == step + 15 and step_avg == step + 7
-    assert torch.equal(module.kept_output, recorder.outputs[step - 1])
-    assert torch.equal(module.kept_output_avg, recorder.averages[step_avg])
+    assert torch.equal(kept.kept_output, recorder.outputs[step - 1])
+    assert torch.equal(kept.kept_output_avg, recorder.averages[step_avg])
 
 
 @pytest.mark.parametrize("batched", [False, True])
@@ -198,8 +196,8 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
     single, _ = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
     # the first restart is the single run; batched, grouped convolutions round a little differently and
     # Adam's first steps amplify that (1e-6 after one step, about 3e-3 after four): far below restart-to-restart
-    gap = (single.output[0] - restarts.output[0]).abs().max()
-    assert gap < 0.02 * (restarts.output[0] - restarts.output[1]).abs().max() if batched else gap < 1e-5
+    gap = (single.outputs.output[0] - restarts.outputs.output[0]).abs().max()
+    assert gap < 0.02 * (restarts.outputs.output[0] - restarts.outputs.output[1]).abs().max() if batched else gap < 1e-5
     assert module.num_params == 2 * single.num_params
 
 
@@ -207,8 +205,8 @@ def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
     common = [*TINY, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
     batched, _ = fit_module(configure, *common, "restarts_batched=true")
     sequential, _ = fit_module(configure, *common, "restarts_batched=false")
-    gap = (batched.output - sequential.output).abs().max()  # rounding only (see above)
-    assert gap < 0.02 * (sequential.output[0] - sequential.output[1]).abs().max()
+    gap = (batched.outputs.output - sequential.outputs.output).abs().max()  # rounding only (see above)
+    assert gap < 0.02 * (sequential.outputs.output[0] - sequential.outputs.output[1]).abs().max()
 
 
 def test_restarts_record_each_fits_score(fit):

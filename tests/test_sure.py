@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
+from dip_lightning.losses.sure import SureLoss, mc_divergence, sure_loss
 from dip_lightning.nets.skip import Skip
 from dip_lightning.physics.operator import Identity
-from dip_lightning.sure import SureLoss, mc_divergence, sure_loss
-from dip_lightning.train import build_module
 
 EPS = [None, 1e-3]  # the exact vector-Jacobian product, and a finite difference
 

@@ -11,12 +11,12 @@ import torch
 from conftest import write_png
 from PIL import Image
 
-from dip_lightning.baselines import bicubic
-from dip_lightning.comparison import comparison_panels
+from dip_lightning.build import build_module
+from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
-from dip_lightning.images import read_image
-from dip_lightning.results import evaluate
-from dip_lightning.train import build_module
+from dip_lightning.physics.kernels import bicubic
+from dip_lightning.run.comparison import comparison_panels
+from dip_lightning.run.record import evaluate
 
 SMALL_NET = ["arch.num_channels_down=[32,32,32]", "arch.num_channels_up=[32,32,32]", "arch.num_channels_skip=[4,4,4]"]
 TASKS = ["denoise", "sr", "inpaint", "jpeg", "deblur"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from wandb_records import run_record
 
-from dip_lightning.run_folder import run_group, run_name
-from dip_lightning.tracking import flatten
+from dip_lightning.run.folder import run_group, run_name
+from dip_lightning.run.tracking import flatten
 
 TINY = [
     "experiment=smoke",

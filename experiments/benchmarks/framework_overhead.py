@@ -22,8 +22,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
-from dip_lightning.machine import cpu_flags, cpu_name
-from dip_lightning.train import build_module, config_dir
+from dip_lightning.build import build_module
+from dip_lightning.config.location import config_dir
+from dip_lightning.hardware.machine import cpu_flags, cpu_name
 
 WARMUP = 5
 

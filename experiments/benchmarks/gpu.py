@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from dip_lightning.results import evaluate
-from dip_lightning.train import build_module, config_dir
+from dip_lightning.build import build_module
+from dip_lightning.config.location import config_dir
+from dip_lightning.run.record import evaluate
 
 QUIET = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
 SETTINGS = {"size": 512, "accelerator": "gpu"}  # --size and --accelerator (cpu: a smoke test of this script)

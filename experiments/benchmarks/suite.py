@@ -10,7 +10,7 @@ the astronaut photo resized to each size, and writes one part of suite.md beside
   short fixed-seed run so that a speed-up that costs quality shows;
 - flops: the FLOPs of one step and the rate each variant achieves, against the machine's matmul rate;
 - memory: the peak resident memory of a fit against image size, in a fresh process per size, beside
-  dip_lightning.memory's estimate, with and without activation checkpointing.
+  dip_lightning.hardware.memory's estimate, with and without activation checkpointing.
 
     python experiments/benchmarks/suite.py [--sizes 128,256,512] [--steps 40] [--repeats 3]
         [--only floor,variants,flops,memory] [--quick] [--output PATH]
@@ -41,10 +41,10 @@ from framework_overhead import (
 )
 from hydra.utils import instantiate
 
-from dip_lightning.dip_module import DeepImagePrior
-from dip_lightning.duration import matmul_rate, step_flops
-from dip_lightning.images import load_image, resize, save_png
-from dip_lightning.memory import (
+from dip_lightning.build import build_module
+from dip_lightning.data.images import load_image, resize, save_png
+from dip_lightning.hardware.duration import matmul_rate, step_flops
+from dip_lightning.hardware.memory import (
     FIT_MARGIN,
     available_bytes,
     fit_memory,
@@ -53,9 +53,9 @@ from dip_lightning.memory import (
     peak_rss,
     reset_peak_rss,
 )
+from dip_lightning.hardware.precision import hardware_facts, native_bf16
+from dip_lightning.module import DeepImagePrior
 from dip_lightning.nets.checkpointing import enable_checkpointing
-from dip_lightning.precision import hardware_facts, native_bf16
-from dip_lightning.train import build_module
 
 SECTIONS = ("floor", "variants", "flops", "memory", "quality", "restarts")
 IMAGE = "astronaut"
@@ -143,7 +143,7 @@ def fit_variant(cfg, variant: Variant, steps: int, warmup: int = WARMUP) -> tupl
         variant.prepare(module)
     clock = StepClock()
     benchmark_trainer(steps, [clock], variant.precision).fit(module)
-    return clock.seconds_per_step(warmup), module.scores(*module.result())
+    return clock.seconds_per_step(warmup), module.scores(*module.outputs.result())
 
 
 def bf16_is_native() -> tuple[bool, str]:
@@ -333,7 +333,7 @@ def memory_section(args) -> list[str]:
         f"Each fit runs {MEMORY_STEPS} steps in a fresh process; 'grew' is its peak resident memory (VmHWM, "
         "reset when the imports are done and the module is about to be built) less its resident memory then, "
         "beside the estimate of "
-        f"dip_lightning.memory (whose margin leaves {1 - FIT_MARGIN:.0%} of the free memory spare). "
+        f"dip_lightning.hardware.memory (whose margin leaves {1 - FIT_MARGIN:.0%} of the free memory spare). "
         f"Free memory now: {format_bytes(free)}; the sizes go up to the largest square the estimate fits in "
         f"{args.memory_fraction:.0%} of it ({format_bytes(budget)}).",
         "",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dip_lightning.run_folder import CHECKPOINT_FILE
+from dip_lightning.run.folder import CHECKPOINT_FILE
 
 
 def resume_arguments(run_dir: Path, extra: list[str]) -> list[str]:

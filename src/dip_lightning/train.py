@@ -2,7 +2,6 @@
 trainer, fit, record. Bad input is answered in one line (exit 2); a job of a sweep that fails is
 recorded as failed and the sweep goes on."""
 
-import functools
 import json
 import logging
 import sys
@@ -13,29 +12,22 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue
 
 from dip_lightning.atomic import write_atomically
+from dip_lightning.build import build_module, describe
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
-from dip_lightning.dip_module import DeepImagePrior
+from dip_lightning.config.location import config_dir
+from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.errors import InputError
-from dip_lightning.images import load_image
-from dip_lightning.nets.checkpointing import build_network
-from dip_lightning.physics.operator import Identity
-from dip_lightning.plots import learning_curve
-from dip_lightning.precision import compute_dtype, resolve_accelerator, resolve_precision
-from dip_lightning.preflight import preflight
-from dip_lightning.priors.pixels import PixelPrior
-from dip_lightning.resolvers import register_resolvers
-from dip_lightning.run_folder import RESULTS_FILE
-from dip_lightning.sure import SureLoss
-from dip_lightning.tracking import log_result, log_setup, quiet_wandb
+from dip_lightning.hardware.precision import compute_dtype, resolve_precision
+from dip_lightning.reporting.plots import learning_curve
+from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.tracking import log_result, log_setup, quiet_wandb
 
 log = logging.getLogger(__name__)
 # Lightning 2.6 with torch >= 2.10 warns about its own use of a deprecated torch API at every fit.
@@ -49,130 +41,6 @@ warnings.filterwarnings("ignore", message=r".*is smaller than the logging interv
 logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
-
-
-def config_dir() -> Path:
-    """The configs ship inside the wheel; in a source checkout they are the top-level conf/."""
-    packaged = Path(__file__).resolve().parent / "conf"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
-
-
-def _choice(group: str, fallback: str | None) -> str | None:
-    return HydraConfig.get().runtime.choices.get(group, fallback) if HydraConfig.initialized() else fallback
-
-
-def _check_optimizer(optimizer) -> None:
-    """Build the optimizer once on a dummy parameter, so a bad setting (lr=nan) is caught before the fit."""
-    try:
-        optimizer([torch.nn.Parameter(torch.zeros(1))])
-    except (ValueError, TypeError) as error:
-        raise InputError(f"optimizer: {error}") from None
-
-
-def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepImagePrior:
-    """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
-    from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
-    (`dtype`: the precision the fit computes in)."""
-    try:
-        task = cfg.task
-        physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
-        loss = instantiate(cfg.loss)
-        _check_optimizer(optimizer)
-        _check_combination(cfg, physics, prior, loss)
-        # image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
-        # observation would change its noise), see conf/image.
-        load = functools.partial(load_image, max_size=None, center_crop=cfg.image.get("center_crop"))
-        if cfg.observed is None:
-            if cfg.ground_truth is not None:
-                raise InputError("ground_truth= scores a user's observed= image; give observed= too")
-            images = {"image": instantiate(cfg.image)}
-        else:
-            if cfg.ground_truth is not None and physics.scale > 1 and cfg.image.get("center_crop"):
-                raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
-            truth = load(cfg.ground_truth) if cfg.ground_truth is not None else None
-            images = {"observed": load(cfg.observed), "ground_truth": truth}
-        settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
-        if settings.get("input_image"):  # a picture fed to the network: read as the others
-            prior = functools.partial(prior, input_image=load(settings["input_image"]))
-        if cfg.check_fit and _choice("prior", "deep") == "deep":
-            _preflight(cfg, settings, physics.scale, images, dtype)
-        return DeepImagePrior(
-            name=task.name,
-            physics=physics,
-            prior=prior,
-            loss=loss,
-            optimizer=optimizer,
-            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-            num_iter=task.num_iter,
-            exp_weight=task.exp_weight,
-            backtrack_db=task.backtrack_db,
-            eval_every=task.eval_every,
-            seed=cfg.seed,
-            restarts=cfg.restarts,
-            restarts_batched=_restarts_batched(cfg),
-            **images,
-        )
-    except InstantiationException as error:  # say what was wrong with the input, not where Hydra called it
-        cause = error.__cause__
-        if isinstance(cause, MissingMandatoryValue):
-            raise _missing(cause) from None
-        if isinstance(cause, (InputError, FileNotFoundError)):
-            raise cause from None
-        raise
-    except MissingMandatoryValue as error:
-        raise _missing(error) from None
-
-
-def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:
-    """Settings that work alone but not together, refused before anything is built."""
-    if prior.func is PixelPrior and cfg.restarts > 1:
-        raise InputError("prior=pixels has nothing random to restart: use restarts=1")
-    if isinstance(loss, SureLoss):
-        if not isinstance(physics.operator, Identity):
-            raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
-        if cfg.task.input_type != "observation":
-            raise InputError("loss=sure differentiates the network by its input: set task.input_type=observation")
-        if cfg.restarts > 1:
-            raise InputError("loss=sure fits one network: it does not combine with restarts")
-
-
-def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype: torch.dtype) -> None:
-    source = images.get("image")
-    if source is None:  # a user's observation: the restoration is `scale` times larger
-        source = images["observed"]
-    else:
-        scale = 1
-    channels = source.shape[0]
-    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
-    make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
-    size = (source.shape[-2] * scale, source.shape[-1] * scale)
-    device = resolve_accelerator(cfg.trainer.accelerator)
-    preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
-
-
-def _restarts_batched(cfg: DictConfig) -> bool:
-    """Batched restarts (one vmapped computation) pay off on a GPU; on a CPU the sequential networks are
-    faster (experiments/benchmarks/suite.md). restarts_batched=true|false decides instead of `auto`."""
-    if cfg.restarts_batched != "auto":
-        return bool(cfg.restarts_batched)
-    return resolve_accelerator(cfg.trainer.accelerator) == "cuda"
-
-
-def _missing(error: MissingMandatoryValue) -> InputError:
-    key = error.full_key
-    return InputError(f"{key} is not set: give {key}=... on the command line")
-
-
-def describe(cfg: DictConfig, module: DeepImagePrior | None = None) -> dict:
-    """The fields that say what a run is, first in its results.json."""
-    deep = _choice("prior", "deep") == "deep"
-    return {
-        "task": module.name if module is not None else cfg.task.get("name"),
-        "prior": _choice("prior", None if module is None else type(module.prior).__name__.lower()),
-        "arch": _choice("arch", None) if deep else None,
-        "image": str(cfg.observed if cfg.observed is not None else cfg.image.get("source")),
-        "seed": cfg.seed,
-    }
 
 
 def run(cfg: DictConfig) -> dict:

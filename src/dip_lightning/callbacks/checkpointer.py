@@ -9,7 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from dip_lightning.run_folder import CHECKPOINT_FILE
+from dip_lightning.run.folder import CHECKPOINT_FILE
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
-from dip_lightning.images import to_pil
+from dip_lightning.data.images import to_pil
 
 
 class ImageLogger(pl.Callback):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from dip_lightning.results import write_results
-from dip_lightning.run_folder import RESULTS_FILE
+from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.record import write_results
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dip_lightning.data.crop import centred
 from dip_lightning.errors import InputError
-from dip_lightning.nets.downsampler import LanczosDownsampler
+from dip_lightning.physics.kernels import LanczosDownsampler
 
 PADDINGS = ("zero", "reflection")
 DOWNSAMPLE_MODES = ("stride", "avg", "max", "lanczos2", "lanczos3")
@@ -81,15 +82,9 @@ def conv(
     return nn.Sequential(*layers)
 
 
-def center_crop_to(tensor: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    top = (tensor.shape[-2] - height) // 2
-    left = (tensor.shape[-1] - width) // 2
-    return tensor[..., top : top + height, left : left + width]
-
-
 def concat_cropped(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate along channels after centre-cropping all inputs to the smallest height and width,
     so sizes that are not a multiple of the network's stride still run."""
     height = min(t.shape[-2] for t in tensors)
     width = min(t.shape[-1] for t in tensors)
-    return torch.cat([center_crop_to(t, height, width) for t in tensors], dim=1)
+    return torch.cat([centred(*t.shape[-2:], height, width)(t) for t in tensors], dim=1)

@@ -1,22 +1,12 @@
 """Deblurring, and the example of how a task is added: this operator and conf/task/deblur.yaml."""
 
-import math
-
 import torch
 import torch.nn.functional as F
 
+from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
-from dip_lightning.images import read_image
+from dip_lightning.physics.kernels import gaussian_kernel
 from dip_lightning.physics.operator import Operator
-
-
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    """A normalised 2-D Gaussian of std `sigma` pixels, 2 * ceil(3 sigma) + 1 taps wide."""
-    if not sigma > 0:
-        raise InputError(f"blur sigma must be > 0 pixels, got {sigma}")
-    radius = math.ceil(3 * sigma)
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
-    return (torch.outer(taps, taps) / taps.sum() ** 2).float()
 
 
 def kernel_from_file(path: str) -> torch.Tensor:

@@ -3,10 +3,9 @@ image is made, as the reference makes it, by PIL's antialiased Lanczos resize (a
 
 import torch
 
-from dip_lightning.baselines import bicubic
+from dip_lightning.data.images import resize
 from dip_lightning.errors import InputError
-from dip_lightning.images import resize
-from dip_lightning.nets.downsampler import LanczosDownsampler
+from dip_lightning.physics.kernels import LanczosDownsampler, bicubic
 from dip_lightning.physics.operator import Operator
 
 

@@ -4,9 +4,9 @@ from collections.abc import Callable
 
 import torch
 
-from dip_lightning.crop import Crop
+from dip_lightning.data.crop import Crop
+from dip_lightning.data.masks import FileMask, check_mask
 from dip_lightning.errors import InputError
-from dip_lightning.masks import FileMask, check_mask
 from dip_lightning.physics.operator import Operator
 
 MaskMaker = Callable[[int, int, torch.Generator], torch.Tensor]

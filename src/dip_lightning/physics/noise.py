@@ -5,8 +5,8 @@ import io
 import torch
 from PIL import Image
 
+from dip_lightning.data.images import pil_to_tensor, to_pil
 from dip_lightning.errors import InputError
-from dip_lightning.images import pil_to_tensor, to_pil
 
 
 class GaussianNoise:

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from dip_lightning.crop import Crop
+from dip_lightning.data.crop import Crop
 
 
 class Operator(nn.Module):

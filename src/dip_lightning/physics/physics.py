@@ -5,7 +5,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dip_lightning.crop import Crop
+from dip_lightning.data.crop import Crop
 from dip_lightning.physics.operator import Operator
 
 Noise = Callable[[torch.Tensor, torch.Generator], torch.Tensor]

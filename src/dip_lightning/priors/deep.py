@@ -5,11 +5,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dip_lightning.crop import Crop
+from dip_lightning.data.crop import Crop
+from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
-from dip_lightning.images import read_image
-from dip_lightning.inputs import make_input
 from dip_lightning.nets.checkpointing import build_network
+from dip_lightning.priors.inputs import make_input
 
 
 class DeepPrior(nn.Module):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_, stack_module_state, vmap
 
-from dip_lightning.crop import Crop
+from dip_lightning.data.crop import Crop
 from dip_lightning.errors import InputError
 
 

@@ -1,13 +1,13 @@
 """The paper's super-resolution score, as the reference's `super-resolution_eval_script.py` computes it: PSNR
 with peak 1 on the luma Y (ITU-R BT.601, studio range [16, 235] / 255) of the centre crop less a border.
 
-Plain RGB PSNR over all pixels, what every other task reports, stays `dip_lightning.metrics.psnr`.
+Plain RGB PSNR over all pixels, what every other task reports, stays `dip_lightning.fitting.metrics.psnr`.
 """
 
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.metrics import psnr_from_mse
+from dip_lightning.fitting.metrics import psnr_from_mse
 
 # BT.601 luma of R, G, B in [0, 1], scaled to the studio range: Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255.
 # The weights are 219 x (0.299, 0.587, 0.114): cv2's RGB2YCR_CB luma, rescaled as the script rescales it.

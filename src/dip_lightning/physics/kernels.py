@@ -1,11 +1,15 @@
-"""The fixed Lanczos downsampler: the SR forward operator and an optional skip-net downsampling mode."""
+"""The fixed kernels below the operators and the networks, stateless but for the Lanczos filter's buffer:
+Lanczos (the SR operator, and a downsampling mode of the skip network), Gaussian (deblurring), and PIL's
+bicubic (the SR baseline)."""
 
 import math
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
+from dip_lightning.data.images import resize
 from dip_lightning.errors import InputError
 
 
@@ -45,3 +49,22 @@ class LanczosDownsampler(nn.Module):
             x = F.pad(x, self.pad * 2, mode="replicate")
         weight = self.kernel.to(x.dtype).expand(channels, 1, -1, -1)
         return F.conv2d(x, weight, stride=self.factor, groups=channels)
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 2-D Gaussian of std `sigma` pixels, 2 * ceil(3 sigma) + 1 taps wide."""
+    if not sigma > 0:
+        raise InputError(f"blur sigma must be > 0 pixels, got {sigma}")
+    radius = math.ceil(3 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
+    return (torch.outer(taps, taps) / taps.sum() ** 2).float()
+
+
+def bicubic(observed: torch.Tensor, factor: int) -> torch.Tensor:
+    """PIL's bicubic upsampling by `factor`, as the reference's `get_baselines`, per channel in float precision.
+
+    PIL's cubic kernel (a = -0.5) is MATLAB's `imresize` one, which made the paper's bicubic row (LapSRN's
+    viewer); torch's bicubic uses a = -0.75 and scores a little differently.
+    """
+    height, width = observed.shape[-2:]
+    return resize(observed.detach(), height * factor, width * factor, Image.Resampling.BICUBIC)

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, inpaint_biharmonic
 
-from dip_lightning.images import resize
+from dip_lightning.physics.kernels import bicubic
 
 # TV weight per unit of noise (sigma / 255); see tv_denoise for where 0.7 comes from.
 TV_WEIGHT_PER_SIGMA = 0.7
@@ -34,16 +33,6 @@ def _to_tensor(array: np.ndarray) -> torch.Tensor:
 
 def _channel_axis(image: torch.Tensor) -> int | None:
     return None if image.shape[0] == 1 else -1
-
-
-def bicubic(observed: torch.Tensor, factor: int) -> torch.Tensor:
-    """PIL's bicubic upsampling by `factor`, as the reference's `get_baselines`, per channel in float precision.
-
-    PIL's cubic kernel (a = -0.5) is MATLAB's `imresize` one, which made the paper's bicubic row (LapSRN's
-    viewer); torch's bicubic uses a = -0.75 and scores a little differently.
-    """
-    height, width = observed.shape[-2:]
-    return resize(observed.detach(), height * factor, width * factor, Image.Resampling.BICUBIC)
 
 
 def tv_denoise(observed: torch.Tensor, sigma: float) -> torch.Tensor:

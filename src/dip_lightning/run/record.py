@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.comparison import comparison_picture
-from dip_lightning.dip_module import DeepImagePrior
-from dip_lightning.images import save_png
-from dip_lightning.metrics import psnr
-from dip_lightning.run_folder import RESULTS_FILE
+from dip_lightning.data.images import save_png
+from dip_lightning.fitting.metrics import psnr
+from dip_lightning.module import DeepImagePrior
+from dip_lightning.run.comparison import comparison_picture
+from dip_lightning.run.folder import RESULTS_FILE
 
 SCORES = ("psnr", "psnr_avg", "ssim", "ssim_avg")
 
@@ -28,7 +28,7 @@ def _number(value: float | None) -> float | None:
 def evaluate(module: DeepImagePrior) -> dict[str, float | None]:
     """The scores of the restoration the run returns (null without ground truth), the fit of A of it to
     the observation, and the naive baseline's score (`psnr_input`)."""
-    truth, operator, result = module.ground_truth, module.physics.operator, module.result()
+    truth, operator, result = module.ground_truth, module.physics.operator, module.outputs.result()
     metrics = dict.fromkeys((*SCORES, "psnr_observed"))
     if result is not None:
         if truth is not None:
@@ -41,7 +41,7 @@ def evaluate(module: DeepImagePrior) -> dict[str, float | None]:
 def restart_scores(module: DeepImagePrior) -> dict[str, list[float | None]]:
     """With restarts: each fit's own scores (psnr_restarts, psnr_avg_restarts), to see what averaging
     them gained."""
-    result = module.result()
+    result = module.outputs.result()
     if module.hparams.restarts == 1 or result is None or module.ground_truth is None:
         return {}
     scores = {"psnr_restarts": result[0]}

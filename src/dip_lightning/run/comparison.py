@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from dip_lightning.images import to_pil
+from dip_lightning.data.images import to_pil
 
 MIN_HEIGHT = 256
 

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.run_folder import CURVES_FILE, METRICS_FILE, RESULTS_FILE
+from dip_lightning.run.folder import CURVES_FILE, METRICS_FILE, RESULTS_FILE
 
 FIGURE_SIZE = (8, 6)  # inches
 DPI = 100

@@ -33,7 +33,7 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str | int | float | bool 
 
 def run_facts(module, trainer) -> dict:
     """What the config alone does not say: the network's size, the image's size and crop, where it ran."""
-    height, width = module.output_avg.shape[-2:]
+    height, width = module.outputs.output_avg.shape[-2:]
     return flatten(
         {
             "num_params": module.num_params,

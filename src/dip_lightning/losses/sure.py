@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
-from dip_lightning.loss import LossTerms, Network, data_term
+from dip_lightning.losses.loss import LossTerms, Network, data_term
 
 Perturbed = Callable[[torch.Tensor], torch.Tensor]  # delta (the shape of y) -> the output at y + delta
 

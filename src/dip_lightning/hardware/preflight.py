@@ -7,10 +7,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dip_lightning.crop import centre_crop
-from dip_lightning.duration import estimate_seconds, format_duration, step_flops
+from dip_lightning.data.crop import centre_crop
 from dip_lightning.errors import InputError
-from dip_lightning.memory import available_bytes, check_fits, fit_memory
+from dip_lightning.hardware.duration import estimate_seconds, format_duration, step_flops
+from dip_lightning.hardware.memory import available_bytes, check_fits, fit_memory
 
 log = logging.getLogger(__name__)
 LONG_RUN = 3600.0  # seconds: a fit estimated longer is announced as a warning

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-METRICS = ("psnr", "sr_psnr")  # dip_lightning.metrics.psnr, dip_lightning.sr_eval.sr_psnr
+METRICS = ("psnr", "sr_psnr")  # dip_lightning.fitting.metrics.psnr, dip_lightning.reporting.sr_eval.sr_psnr
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _parse_table(name: str, entry: dict[str, Any]) -> PaperTable:
 @cache
 def paper_tables() -> dict[str, PaperTable]:
     """Every table of paper_numbers.yaml, by name, in the file's order."""
-    data = yaml.safe_load(files("dip_lightning").joinpath("paper_numbers.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(files("dip_lightning.reporting").joinpath("paper_numbers.yaml").read_text(encoding="utf-8"))
     return {name: _parse_table(name, entry) for name, entry in data.items()}
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from dip_lightning.data.images import load_image
 from dip_lightning.errors import InputError
-from dip_lightning.images import load_image
 
 log = logging.getLogger(__name__)
 

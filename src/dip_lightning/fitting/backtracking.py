@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from dip_lightning.metrics import psnr_from_mse
+from dip_lightning.fitting.metrics import psnr_from_mse
 
 
 class Backtracking:

@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dip_lightning.atomic import write_atomically
+from dip_lightning.data.crop import centred
 from dip_lightning.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,7 @@ def load_image(source: str | os.PathLike, max_size: int | None = None, center_cr
             image = read_image(source, max_size)
         except FileNotFoundError as error:
             raise FileNotFoundError(f"{error} (embedded images: {', '.join(sorted(EMBEDDED))})") from None
-    return center_square(image, center_crop) if center_crop else image
-
-
-def center_square(image: torch.Tensor, side: int) -> torch.Tensor:
-    height, width = image.shape[-2:]
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    return image[..., top : top + side, left : left + side]
+    return centred(*image.shape[-2:], center_crop, center_crop)(image) if center_crop else image
 
 
 def resize(

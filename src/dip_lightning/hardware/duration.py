@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dip_lightning.fake_step import fitting_step, measure_step
+from dip_lightning.hardware.fake_step import fitting_step, measure_step
 
 # The rate a step of the default skip network reaches, as a fraction of the machine's matmul rate
 # (experiments/benchmarks/suite.md, AMD EPYC with AVX-512: fp32 0.6 to 1.0, bf16 0.24 to 0.34 from

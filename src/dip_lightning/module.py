@@ -10,18 +10,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dip_lightning.backtracking import Backtracking
 from dip_lightning.errors import InputError
-from dip_lightning.inputs import FixedInput
-from dip_lightning.metrics import psnr, psnr_from_mse, ssim
+from dip_lightning.fitting.backtracking import Backtracking
+from dip_lightning.fitting.metrics import psnr, psnr_from_mse, ssim
+from dip_lightning.fitting.outputs import FitOutputs
 from dip_lightning.physics.physics import Physics
+from dip_lightning.physics.problem import make_problem
+from dip_lightning.priors.inputs import FixedInput
 from dip_lightning.priors.restarts import Restarts
-from dip_lightning.problem import make_problem
 
-# what a stopping rule keeps of each fit: the part of the step -> (its kept copy, the step it was kept at)
-KEPT = {"output": ("kept_output", "kept_step"), "output_avg": ("kept_output_avg", "kept_step_avg")}
-KEPT_STATE = [name for names in KEPT.values() for name in names]
 MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
+CHECKPOINT_LAYOUT = 2  # checkpoints of layout 1 (before FitOutputs) cannot be resumed
 
 
 class DeepImagePrior(pl.LightningModule):
@@ -86,15 +85,7 @@ class DeepImagePrior(pl.LightningModule):
         self.register_buffer("ground_truth", problem.ground_truth)
         self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)
         self.num_params = sum(p.numel() for p in self.prior.parameters())
-        self.register_buffer("output_avg", torch.zeros(restarts, channels, *problem.restored_size))
-        # x of each fit at its last good step, (N, C, H, W); buffers, so that they follow the module's device
-        self.register_buffer("output", None, persistent=False)
-        self.output_step = 0  # the step that made it (an undone step keeps the one before)
-        # The result a stopping rule chose for each fit: its output and average, each at the step chosen for it.
-        for name in KEPT_STATE:
-            self.register_buffer(name, None, persistent=False)
-        self.stop_rule: str | None = None  # the name of the stopping rule that keeps the result, if any
-        self.stop_reason: str | None = None
+        self.outputs = FitOutputs(restarts, channels, *problem.restored_size, exp_weight)
         self.backtracking = [Backtracking(backtrack_db) for _ in range(restarts)] if backtrack_db is not None else None
         self.noise_generator: torch.Generator | None = None
         self.resumed_state: dict | None = None
@@ -142,9 +133,13 @@ class DeepImagePrior(pl.LightningModule):
             scheduler.step()
         valid = step["valid"]
         if any(valid):
-            self.update_output(step["output"].float(), valid)
+            self.outputs.update(step["output"].float(), valid, self.global_step)
         self.log_step(step["values"], step["parts"], all(valid))
-        return {"output": self.output, "output_avg": self.output_avg, "valid": valid}
+        return {"output": self.outputs.output, "output_avg": self.outputs.output_avg, "valid": valid}
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.trainer.should_stop:  # a stopping rule ended the fit here: the curves include its last step
+            self.score_step()
 
     def check_step(self, total: float, data: list[float]) -> list[bool]:
         """Which fits' outputs of this step count; backtracking undoes a fit whose PSNR against the
@@ -181,23 +176,6 @@ class DeepImagePrior(pl.LightningModule):
                     torch.nan_to_num_(parameter.grad, nan=0.0, posinf=0.0, neginf=0.0)
         return valid
 
-    def update_output(self, output: torch.Tensor, valid: list[bool]) -> None:
-        """Take this step's output of the valid fits, and fold it into their exponential averages."""
-        first, weight = self.output is None, 1 - (self.hparams.exp_weight or 0.0)
-        if all(valid) or first:
-            self.output = output
-        else:  # some restarts' steps were undone: only the others move
-            mask = torch.tensor(valid, device=output.device)[:, None, None, None]
-            self.output = torch.where(mask, output, self.output)
-            weight = weight * mask.to(output.dtype)
-        self.output_step = self.global_step
-        if self.hparams.exp_weight is None:
-            return
-        if first:
-            self.output_avg.copy_(self.output)
-        else:
-            self.output_avg.lerp_(self.output, weight)
-
     def log_step(self, values: list[float], parts: list[str], valid: bool) -> None:
         last = self.global_step >= self.trainer.max_steps
         if last:
@@ -216,13 +194,14 @@ class DeepImagePrior(pl.LightningModule):
 
     def score_step(self) -> None:
         """Log this step's scores against the ground truth (once a step), and note the best ones."""
-        if self.ground_truth is None or self.output is None or self.scored_step == self.global_step:
+        outputs = self.outputs
+        if self.ground_truth is None or outputs.output is None or self.scored_step == self.global_step:
             return
         self.scored_step = self.global_step
-        for name, value in self.scores(self.output, self.output_avg).items():
+        for name, value in self.scores(outputs.output, outputs.output_avg).items():
             self.log(name, value, prog_bar=name.startswith("psnr"))
             if name in self.best and value > self.best[name][0]:
-                self.best[name] = (value, self.output_step)
+                self.best[name] = (value, outputs.step)
 
     def scores(self, output: torch.Tensor, output_avg: torch.Tensor) -> dict[str, float]:
         """The restoration (the mean over the fits) and its average against the ground truth."""
@@ -240,40 +219,10 @@ class DeepImagePrior(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
-    # ----- a stopping rule's choice ---------------------------------------------------------------
-    def keep(self, chosen: torch.Tensor, parts: tuple[str, ...] = ("output", "output_avg")) -> None:
-        """Keep this step's `parts` (the output, its average or both) of the fits in `chosen` ((N,) bool)
-        as their result. The first call keeps both parts of every fit (what holds until a rule chooses)."""
-        step = torch.full((len(chosen),), self.output_step, device=self.output.device)
-        first = self.kept_output is None
-        where = chosen.to(self.output.device)
-        for part in KEPT if first else parts:
-            image_name, step_name = KEPT[part]
-            now = getattr(self, part)
-            if first:
-                setattr(self, image_name, now.clone())
-                setattr(self, step_name, step.clone())
-            else:
-                setattr(self, image_name, torch.where(where[:, None, None, None], now, getattr(self, image_name)))
-                setattr(self, step_name, torch.where(where, step, getattr(self, step_name)))
-
-    def stopped(self, reason: str) -> None:
-        """A stopping rule ends the run here; `reason` says why (results.json's stop_reason). The step is
-        scored, so that the curves and the best scores include the step the run ends at."""
-        self.stop_reason = reason
-        self.trainer.should_stop = True
-        self.score_step()
-
     # ----- what a run reports ---------------------------------------------------------------------
-    def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Each fit's output and average that the run returns: at the step a stopping rule kept, or now."""
-        if self.kept_output is not None:
-            return self.kept_output, self.kept_output_avg
-        return None if self.output is None else (self.output, self.output_avg)
-
     def restoration(self) -> dict[str, torch.Tensor]:
         """The restoration the run returns (the mean over its fits), and its exponential average."""
-        result = self.result()
+        result = self.outputs.result()
         if result is None:
             return {}
         images = {"restored": result[0].mean(0, keepdim=True).clamp(0, 1)}
@@ -290,7 +239,7 @@ class DeepImagePrior(pl.LightningModule):
 
     def record(self) -> dict:
         """The facts of this run for results.json (the scores are the results writer's)."""
-        height, width = self.output_avg.shape[-2:]
+        height, width = self.outputs.output_avg.shape[-2:]
         record = {
             "task": self.name,
             "num_params": self.num_params,
@@ -301,14 +250,13 @@ class DeepImagePrior(pl.LightningModule):
             "crop": self.crop.as_dict(),
             "backtracks": sum(guard.restores for guard in self.backtracking) if self.backtracking else None,
         }
-        if self.kept_step is not None:
-            steps = self.kept_step.tolist()
+        if (kept := self.outputs.kept_steps()) is not None:
+            steps, steps_avg = kept
             record["stop_step"] = steps[0] if len(steps) == 1 else steps
             if self.hparams.exp_weight is not None:
-                steps = self.kept_step_avg.tolist()
-                record["stop_step_avg"] = steps[0] if len(steps) == 1 else steps
-            budget = f"{self.stop_rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
-            record["stop_reason"] = self.stop_reason or budget
+                record["stop_step_avg"] = steps_avg[0] if len(steps_avg) == 1 else steps_avg
+            budget = f"{self.outputs.rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
+            record["stop_reason"] = self.outputs.stop_reason or budget
         return record
 
     def best_scores(self) -> dict[str, float | int | None]:
@@ -325,23 +273,20 @@ class DeepImagePrior(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """What a resumed run needs beyond the weights, buffers, optimizer and loops that Lightning saves."""
         checkpoint["dip"] = {
+            "layout": CHECKPOINT_LAYOUT,
             "noise_generator": self.noise_generator.get_state(),
-            "output": self.output,
-            "output_step": self.output_step,
-            "kept": None if self.kept_output is None else [getattr(self, name) for name in KEPT_STATE],
-            "stop_reason": self.stop_reason,
             "best": {name: list(value) for name, value in self.best.items()},
             "backtracking": [guard.state_dict() for guard in self.backtracking] if self.backtracking else None,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["dip"]
-        self.output, self.output_step = state["output"], state["output_step"]
-        if state["kept"] is not None:
-            for name, value in zip(KEPT_STATE, state["kept"], strict=True):
-                setattr(self, name, value)
+        if state.get("layout") != CHECKPOINT_LAYOUT:
+            raise InputError(
+                "this checkpoint was written by dip-lightning before its 0.2 layout and cannot be resumed: "
+                "start the run again"
+            )
         self.best = {name: tuple(value) for name, value in state["best"].items()}
-        self.stop_reason = state["stop_reason"]
         for guard, guard_state in zip(self.backtracking or [], state["backtracking"] or [], strict=True):
             guard.load_state_dict(guard_state)
         self.resumed_state = state

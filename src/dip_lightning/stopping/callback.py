@@ -13,8 +13,14 @@ import pytorch_lightning as pl
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.metrics import psnr
-from dip_lightning.stopping import VarianceStopping
+from dip_lightning.fitting.metrics import psnr
+from dip_lightning.stopping.detectors import VarianceStopping
+
+
+def stop(trainer: pl.Trainer, module, reason: str) -> None:
+    """End the fit at this step; `reason` becomes results.json's stop_reason."""
+    module.outputs.stop_reason = reason
+    trainer.should_stop = True
 
 
 def auto_average_lag(exp_weight: float | None) -> int:
@@ -43,14 +49,14 @@ class EarlyStopping(pl.Callback):
         self.due: torch.Tensor | None = None  # per fit: the step to keep its average at, -1 when none waits
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
-        module.stop_rule = self.name
+        module.outputs.rule = self.name
         if self.average_lag == "auto":
             self.average_lag = auto_average_lag(module.hparams.exp_weight)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         if outputs is None or not any(outputs["valid"]):  # an undone step brings no new output
             return
-        step = module.output_step
+        step = module.outputs.step
         new_best = self.detector.update(outputs["output"], step)
         if self.due is None:
             self.due = torch.full_like(new_best, -1, dtype=torch.int64)
@@ -61,14 +67,16 @@ class EarlyStopping(pl.Callback):
         done = self.detector.stopped.all()
         chosen, any_ripe, done = torch.stack([new_best.any(), ripe.any(), done]).tolist()  # one host sync
         if chosen:
-            module.keep(new_best, ("output",))
+            module.outputs.keep(new_best, ("output",))
         if any_ripe:
-            module.keep(ripe, ("output_avg",))
+            module.outputs.keep(ripe, ("output_avg",))
         if done:
             steps = ", ".join(str(step) for step in self.detector.best_step.tolist())
-            module.stopped(
+            stop(
+                trainer,
+                module,
                 f"{self.name}: the output's variance was lowest at step {steps} and not lower in the "
-                f"{self.detector.patience} steps after"
+                f"{self.detector.patience} steps after",
             )
 
     def state_dict(self) -> dict:
@@ -94,7 +102,7 @@ class OracleStopping(pl.Callback):
             raise InputError("stopping=oracle needs a ground truth: a synthetic run, or ground_truth=PATH")
         if self.metric == "psnr_avg" and module.hparams.exp_weight is None:
             raise InputError("stopping.metric=psnr_avg needs output averaging (task.exp_weight)")
-        module.stop_rule = "oracle (reads the ground truth: a bound, not a restoration)"
+        module.outputs.rule = "oracle (reads the ground truth: a bound, not a restoration)"
 
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         step = trainer.global_step
@@ -104,11 +112,13 @@ class OracleStopping(pl.Callback):
         score = psnr(images.mean(0, keepdim=True), module.ground_truth)
         if score > self.best:
             self.best, self.best_step = score, step
-            module.keep(torch.ones(len(images), dtype=torch.bool))
+            module.outputs.keep(torch.ones(len(images), dtype=torch.bool))
         if self.patience is not None and step - self.best_step >= self.patience:
-            module.stopped(
-                f"{module.stop_rule}: best {self.metric} {self.best:.2f} dB at step {self.best_step}, none "
-                f"better in the {self.patience} steps after"
+            stop(
+                trainer,
+                module,
+                f"{module.outputs.rule}: best {self.metric} {self.best:.2f} dB at step {self.best_step}, none "
+                f"better in the {self.patience} steps after",
             )
 
     def state_dict(self) -> dict:

@@ -3,9 +3,9 @@ ${run_group:...}, ${run_name:...}, ${image_name:...}, ${dataset_files:FOLDER}.""
 
 from omegaconf import OmegaConf
 
-from dip_lightning.datasets import dataset_files
-from dip_lightning.loggers import wandb_mode
-from dip_lightning.run_folder import image_name, job_dirname, run_group, run_name, run_stamp
+from dip_lightning.data.folders import dataset_files
+from dip_lightning.run.folder import image_name, job_dirname, run_group, run_name, run_stamp
+from dip_lightning.run.wandb_logger import wandb_mode
 
 
 def register_resolvers() -> None:

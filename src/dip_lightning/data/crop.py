@@ -31,12 +31,18 @@ class Crop:
         return asdict(self)
 
 
+def centred(height: int, width: int, new_height: int, new_width: int) -> Crop:
+    """The centred new_height x new_width part of an H x W image (at most all of it); offsets round down."""
+    new_height, new_width = min(new_height, height), min(new_width, width)
+    return Crop((height - new_height) // 2, (width - new_width) // 2, new_height, new_width, height, width)
+
+
 def centre_crop(height: int, width: int, multiple: int) -> Crop:
-    """The centred crop of an H x W image to multiples of `multiple`; offsets round down, as the reference."""
+    """The centred crop of an H x W image to multiples of `multiple`, as the reference's crop_image."""
     new_height, new_width = height - height % multiple, width - width % multiple
     if new_height == 0 or new_width == 0:
         raise InputError(
             f"image {width}x{height} is smaller than {multiple} pixels, the multiple the network needs "
             "(its total stride): use a larger image or a network with fewer levels"
         )
-    return Crop((height % multiple) // 2, (width % multiple) // 2, new_height, new_width, height, width)
+    return centred(height, width, new_height, new_width)

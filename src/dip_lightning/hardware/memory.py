@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from dip_lightning.fake_step import fitting_step, measure_step
+from dip_lightning.hardware.fake_step import fitting_step, measure_step
 
 MB, GB = 10**6, 10**9
 # Measured on CPU: a process's resident memory grows 100 to 250 MB beyond its tensors during its first

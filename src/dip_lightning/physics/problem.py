@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dip_lightning.crop import Crop, centre_crop
+from dip_lightning.data.crop import Crop, centre_crop
 from dip_lightning.errors import InputError
 from dip_lightning.physics.physics import Physics
 

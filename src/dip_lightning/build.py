@@ -1,0 +1,174 @@
+"""From a composed config to the objects of a fit: the task's LightningModule (physics, prior, loss,
+optimizer, images), refused before it allocates when it cannot fit; `build_problem` gives the physics and
+the observation alone, without a network. Importing it registers nothing and changes no global state."""
+
+import contextlib
+import functools
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
+
+from dip_lightning.data.images import load_image
+from dip_lightning.errors import InputError
+from dip_lightning.hardware.precision import resolve_accelerator
+from dip_lightning.hardware.preflight import preflight
+from dip_lightning.losses.sure import SureLoss
+from dip_lightning.module import DeepImagePrior
+from dip_lightning.nets.checkpointing import build_network
+from dip_lightning.physics.operator import Identity
+from dip_lightning.physics.physics import Physics
+from dip_lightning.physics.problem import Problem, make_problem
+from dip_lightning.priors.pixels import PixelPrior
+
+
+def choice(group: str, fallback: str | None) -> str | None:
+    return HydraConfig.get().runtime.choices.get(group, fallback) if HydraConfig.initialized() else fallback
+
+
+def _check_optimizer(optimizer) -> None:
+    """Build the optimizer once on a dummy parameter, so a bad setting (lr=nan) is caught before the fit."""
+    try:
+        optimizer([torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as error:
+        raise InputError(f"optimizer: {error}") from None
+
+
+@contextlib.contextmanager
+def _input_errors():
+    """Say what was wrong with the input, not where Hydra called it."""
+    try:
+        yield
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, MissingMandatoryValue):
+            raise _missing(cause) from None
+        if isinstance(cause, (InputError, FileNotFoundError)):
+            raise cause from None
+        raise
+    except MissingMandatoryValue as error:
+        raise _missing(error) from None
+
+
+def read_images(cfg: DictConfig, physics: Physics) -> dict[str, torch.Tensor | None]:
+    """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`.
+    image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
+    observation would change its noise), see conf/image."""
+    if cfg.observed is None:
+        if cfg.ground_truth is not None:
+            raise InputError("ground_truth= scores a user's observed= image; give observed= too")
+        return {"image": instantiate(cfg.image)}
+    if cfg.ground_truth is not None and physics.scale > 1 and cfg.image.get("center_crop"):
+        raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
+    load = _loader(cfg)
+    truth = load(cfg.ground_truth) if cfg.ground_truth is not None else None
+    return {"observed": load(cfg.observed), "ground_truth": truth}
+
+
+def _loader(cfg: DictConfig):
+    return functools.partial(load_image, max_size=None, center_crop=cfg.image.get("center_crop"))
+
+
+def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
+    """The task's physics and its problem (the observation the fit would see, its ground truth, the crop),
+    as the module of the same config makes them, without building the module."""
+    with _input_errors():
+        physics, prior = instantiate(cfg.task.physics), instantiate(cfg.prior)
+        images = read_images(cfg, physics)
+        source = images.get("image", images.get("observed"))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # as the module: the network's shape is what matters here
+            network = prior(channels=source.shape[0])
+        generator = torch.Generator().manual_seed(cfg.seed)  # the module's: the degradation's draws
+        image, observed, truth = images.get("image"), images.get("observed"), images.get("ground_truth")
+        stride, min_size = network.total_stride, network.min_input_size
+        return physics, make_problem(physics, image, observed, truth, stride, min_size, generator)
+
+
+def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepImagePrior:
+    """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
+    from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
+    (`dtype`: the precision the fit computes in)."""
+    with _input_errors():
+        task = cfg.task
+        physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
+        loss = instantiate(cfg.loss)
+        _check_optimizer(optimizer)
+        _check_combination(cfg, physics, prior, loss)
+        images = read_images(cfg, physics)
+        settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
+        if settings.get("input_image"):  # a picture fed to the network: read as the others
+            prior = functools.partial(prior, input_image=_loader(cfg)(settings["input_image"]))
+        if cfg.check_fit and choice("prior", "deep") == "deep":
+            _preflight(cfg, settings, physics.scale, images, dtype)
+        return DeepImagePrior(
+            name=task.name,
+            physics=physics,
+            prior=prior,
+            loss=loss,
+            optimizer=optimizer,
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            num_iter=task.num_iter,
+            exp_weight=task.exp_weight,
+            backtrack_db=task.backtrack_db,
+            eval_every=task.eval_every,
+            seed=cfg.seed,
+            restarts=cfg.restarts,
+            restarts_batched=_restarts_batched(cfg),
+            **images,
+        )
+
+
+def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:
+    """Settings that work alone but not together, refused before anything is built."""
+    if prior.func is PixelPrior and cfg.restarts > 1:
+        raise InputError("prior=pixels has nothing random to restart: use restarts=1")
+    if isinstance(loss, SureLoss):
+        if not isinstance(physics.operator, Identity):
+            raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
+        if cfg.task.input_type != "observation":
+            raise InputError("loss=sure differentiates the network by its input: set task.input_type=observation")
+        if cfg.restarts > 1:
+            raise InputError("loss=sure fits one network: it does not combine with restarts")
+
+
+def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype: torch.dtype) -> None:
+    source = images.get("image")
+    if source is None:  # a user's observation: the restoration is `scale` times larger
+        source = images["observed"]
+    else:
+        scale = 1
+    channels = source.shape[0]
+    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
+    make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
+    size = (source.shape[-2] * scale, source.shape[-1] * scale)
+    device = resolve_accelerator(cfg.trainer.accelerator)
+    preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
+
+
+def _restarts_batched(cfg: DictConfig) -> bool:
+    """Batched restarts (one vmapped computation) pay off on a GPU; on a CPU the sequential networks are
+    faster (experiments/benchmarks/suite.md). restarts_batched=true|false decides instead of `auto`."""
+    if cfg.restarts_batched != "auto":
+        return bool(cfg.restarts_batched)
+    return resolve_accelerator(cfg.trainer.accelerator) == "cuda"
+
+
+def _missing(error: MissingMandatoryValue) -> InputError:
+    key = error.full_key
+    return InputError(f"{key} is not set: give {key}=... on the command line")
+
+
+def describe(cfg: DictConfig, module: DeepImagePrior | None = None) -> dict:
+    """The fields that say what a run is, first in its results.json."""
+    deep = choice("prior", "deep") == "deep"
+    return {
+        "task": module.name if module is not None else cfg.task.get("name"),
+        "prior": choice("prior", None if module is None else type(module.prior).__name__.lower()),
+        "arch": choice("arch", None) if deep else None,
+        "image": str(cfg.observed if cfg.observed is not None else cfg.image.get("source")),
+        "seed": cfg.seed,
+    }
