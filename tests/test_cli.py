@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dip_lightning import loggers
+from dip_lightning.run import wandb_logger as loggers
 from dip_lightning.run.wandb_logger import wandb_mode
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -78,9 +78,9 @@ def nan_from_step(monkeypatch, step: int, every_step: bool) -> None:
     """Make the loss NaN at the `step`-th call (and every later one with `every_step`)."""
     original, calls = Loss.forward, []
 
-    def forward(self, network, observed, operator, generator):
+    def forward(self, network, observed, operator, generator, weight=None):
         calls.append(None)
-        terms = original(self, network, observed, operator, generator)
+        terms = original(self, network, observed, operator, generator, weight)
         if len(calls) == step + 1 or (every_step and len(calls) > step):
             return LossTerms(terms.total * float("nan"), terms.data * float("nan"), {}, terms.output)
         return terms

@@ -1,4 +1,4 @@
-from dip_lightning import machine
+from dip_lightning.hardware import machine
 
 
 def test_cpu_flags_keep_only_the_flags_that_decide_speed(monkeypatch):

@@ -11,8 +11,8 @@ import torch
 from conftest import make_net
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from dip_lightning import memory
 from dip_lightning.config.location import config_dir
+from dip_lightning.hardware import memory
 from dip_lightning.hardware.memory import (
     FitMemory,
     TensorPeak,

@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from dip_lightning import precision
+from dip_lightning.hardware import precision
 from dip_lightning.hardware.precision import HardwareFacts, choose_precision, compute_dtype, hardware_facts
 
 ZEN4 = HardwareFacts("AMD EPYC", "AVX512", cpu_bf16_instructions=True, mkldnn_bf16=True)

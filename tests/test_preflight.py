@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import write_png
 
-from dip_lightning import preflight as preflight_module
 from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
+from dip_lightning.hardware import preflight as preflight_module
 from dip_lightning.hardware.precision import choose_precision, hardware_facts
 
 TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]

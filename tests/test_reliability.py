@@ -59,10 +59,10 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["task.num_iter=0"], "num_iter, eval_every and restarts must be >= 1, got 0, 10 and 1"),
-        (["task.eval_every=0"], "num_iter, eval_every and restarts must be >= 1, got 20, 0 and 1"),
+        (["task.num_iter=0"], "task.num_iter must be an integer >= 1, got 0"),
+        (["task.eval_every=0"], "task.eval_every must be an integer >= 1, got 0"),
         (["observed={files}/truncated.png"], "truncated.png is damaged: image file is truncated"),
-        (["optimizer.lr=nan"], "optimizer: Invalid learning rate: nan"),
+        (["optimizer.lr=nan"], "optimizer.lr must be a finite number > 0, got nan"),
         (["image=file"], "image.source is not set: give image.source=... on the command line"),
         (["image=file", "image.source=missing.png"], "image file not found: missing.png"),
         (["observed={files}/a_folder"], "a_folder is a folder, not an image file"),
@@ -87,7 +87,7 @@ def test_a_bad_job_does_not_stop_the_sweep(tmp_path):
     assert result.returncode == 0, result.stderr
     failed = json.loads((tmp_path / "0_sigma=-5" / "results.json").read_text())
     finished = json.loads((tmp_path / "1_sigma=25" / "results.json").read_text())
-    assert failed["status"] == "failed: InputError: sigma must be >= 0 (0-255 units), got -5"
+    assert failed["status"] == "failed: InputError: task.sigma must be a finite number >= 0, got -5"
     assert finished["status"] == "finished" and finished["steps"] == 20
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert [(row["job"], row["status"][:6]) for row in rows] == [("1_sigma=25", "finish"), ("0_sigma=-5", "failed")]
@@ -133,9 +133,9 @@ def test_a_run_that_keeps_diverging_stops_with_its_best_result(configure, monkey
 
     original, calls = Loss.forward, []
 
-    def forward(self, network, observed, operator, generator):
+    def forward(self, network, observed, operator, generator, weight=None):
         calls.append(None)
-        terms = original(self, network, observed, operator, generator)
+        terms = original(self, network, observed, operator, generator, weight)
         nan = LossTerms(terms.total * math.nan, terms.data * math.nan, {}, terms.output)
         return terms if len(calls) <= 5 else nan
 
@@ -157,9 +157,9 @@ def test_a_nan_in_one_restart_undoes_that_fit_alone(configure, monkeypatch, batc
 
     original, calls = Loss.forward, []
 
-    def forward(self, network, observed, operator, generator):
+    def forward(self, network, observed, operator, generator, weight=None):
         calls.append(None)
-        terms = original(self, network, observed, operator, generator)
+        terms = original(self, network, observed, operator, generator, weight)
         if len(calls) != 6:
             return terms
         poisoned = terms.data * torch.tensor([1.0, math.nan])
@@ -310,7 +310,7 @@ def test_the_console_says_the_precision_the_estimate_what_is_fitted_the_bar_and_
 
 
 def test_wandb_with_a_key_and_no_network_runs_offline(tmp_path, monkeypatch):
-    from dip_lightning import loggers
+    from dip_lightning.run import wandb_logger as loggers
 
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     monkeypatch.delenv("WANDB_MODE", raising=False)

@@ -25,15 +25,15 @@ class FakeOutputs:
     def __init__(self):
         self.kept, self.stop_reason, self.step, self.rule = [], None, 0, None
 
-    def keep(self, chosen, parts):
+    def keep(self, chosen, parts, average_waits=False):
         self.kept.append((self.step, parts, chosen.tolist()))
 
     def last_kept(self, part: str) -> int:
         return [step for step, parts, _ in self.kept if part in parts][-1]
 
 
-def feed(outputs, average_lag: int = 0, patience: int = 30) -> FakeOutputs:
-    detector = lambda generator: WindowedVariance(10, patience, generator=generator)  # noqa: E731
+def feed(outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0.0) -> FakeOutputs:
+    detector = lambda generator: WindowedVariance(10, patience, generator=generator, min_delta=min_delta)  # noqa: E731
     callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag)
     fit = FakeOutputs()
     for output in outputs:
@@ -72,9 +72,9 @@ def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(pati
 
 
 def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance():
-    """experiments/es_benchmark.py decides on a recorded variance instead of running the callback: the same
-    output step, average step and stop."""
-    path = Path(__file__).resolve().parents[1] / "experiments" / "es_benchmark.py"
+    """experiments/stopping_benchmark.py decides on a recorded variance instead of running the callback: the
+    same output step, average step and stop."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / "stopping_benchmark.py"
     spec = importlib.util.spec_from_file_location("es_benchmark", path)
     es_benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(es_benchmark)
@@ -83,10 +83,10 @@ def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance()
     for output in outputs:
         recorder.update(output)
         variance.append(None if recorder.variance is None else recorder.variance.item())
-    for patience, average_lag in [(30, 20), (10, 20), (30, 0)]:
-        module = feed(outputs, average_lag=average_lag, patience=patience)
+    for patience, average_lag, min_delta in [(30, 20, 0.0), (10, 20, 0.0), (30, 0, 0.0), (30, 20, 0.05)]:
+        module = feed(outputs, average_lag=average_lag, patience=patience, min_delta=min_delta)
         expected = (module.last_kept("output"), module.step, module.last_kept("output_avg"))
-        assert es_benchmark.es_decision(variance, patience, average_lag) == expected
+        assert es_benchmark.es_decision(variance, patience, average_lag, min_delta) == expected
 
 
 def test_a_run_that_ends_keeps_the_average_it_has():
@@ -146,7 +146,7 @@ def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):
 def test_a_budget_that_runs_out_first_keeps_the_lowest_variance_so_far(fit):
     results = fit(*TINY, "stopping=wmv", "stopping.detector.window=5", "task.num_iter=30")
     assert results["steps"] == 30
-    assert results["stop_reason"] == "ES-WMV: the budget of 30 steps ran out before a stop"
+    assert results["stop_reason"] == "ES-WMV: no stop in the 30 of 30 steps run"
     assert 5 <= results["stop_step"] <= 30
 
 

@@ -5,14 +5,16 @@ the observation alone, without a network. Importing it registers nothing and cha
 import contextlib
 import functools
 
+import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from dip_lightning.data.images import load_image
+from dip_lightning.data.crop import centred
+from dip_lightning.data.images import load_image, shrink
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.precision import resolve_accelerator
 from dip_lightning.hardware.preflight import preflight
@@ -44,6 +46,8 @@ def _input_errors():
         yield
     except InstantiationException as error:
         cause = error.__cause__
+        while isinstance(cause, InstantiationException):  # a constructor that instantiates in its turn
+            cause = cause.__cause__
         if isinstance(cause, MissingMandatoryValue):
             raise _missing(cause) from None
         if isinstance(cause, (InputError, FileNotFoundError)):
@@ -53,19 +57,34 @@ def _input_errors():
         raise _missing(error) from None
 
 
-def read_images(cfg: DictConfig, physics: Physics) -> dict[str, torch.Tensor | None]:
+def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) -> dict[str, torch.Tensor | None]:
     """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`.
     image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
-    observation would change its noise), see conf/image."""
+    observation would change its noise), see conf/image. `given` holds pictures already in memory (the
+    Python API's: "image", "observed", "ground_truth" -> (C, H, W) tensors), cut as if read from files."""
+    given = given or {}
+    center_crop = cfg.image.get("center_crop")
     if cfg.observed is None:
         if cfg.ground_truth is not None:
             raise InputError("ground_truth= scores a user's observed= image; give observed= too")
+        if "image" in given:
+            return {"image": _cut(given["image"], cfg.image.get("max_size"), center_crop)}
         return {"image": instantiate(cfg.image)}
-    if cfg.ground_truth is not None and physics.scale > 1 and cfg.image.get("center_crop"):
+    if cfg.ground_truth is not None and physics.scale > 1 and center_crop:
         raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
     load = _loader(cfg)
-    truth = load(cfg.ground_truth) if cfg.ground_truth is not None else None
-    return {"observed": load(cfg.observed), "ground_truth": truth}
+
+    def read(key: str) -> torch.Tensor:
+        return _cut(given[key], None, center_crop) if key in given else load(cfg[key])
+
+    truth = read("ground_truth") if cfg.ground_truth is not None else None
+    return {"observed": read("observed"), "ground_truth": truth}
+
+
+def _cut(image: torch.Tensor, max_size: int | None, center_crop: int | None) -> torch.Tensor:
+    """A picture in memory, shrunk and cut as load_image does a file's."""
+    image = shrink(image, max_size) if max_size else image
+    return centred(*image.shape[-2:], center_crop, center_crop)(image) if center_crop else image
 
 
 def _loader(cfg: DictConfig):
@@ -88,17 +107,17 @@ def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
         return physics, make_problem(physics, image, observed, truth, stride, min_size, generator)
 
 
-def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepImagePrior:
+def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32, images: dict | None = None) -> DeepImagePrior:
     """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
     from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
-    (`dtype`: the precision the fit computes in)."""
+    (`dtype`: the precision the fit computes in; `images`: pictures in memory, see read_images)."""
     with _input_errors():
         task = cfg.task
         physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
         loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
         _check_combination(cfg, physics, prior, loss)
-        images = read_images(cfg, physics)
+        images = read_images(cfg, physics, images)
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others
             prior = functools.partial(prior, input_image=_loader(cfg)(settings["input_image"]))
@@ -120,6 +139,24 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32) -> DeepIma
             restarts_batched=_restarts_batched(cfg),
             **images,
         )
+
+
+def build_stopping(cfg: DictConfig) -> pl.Callback | None:
+    """The stopping rule's callback, or None. `stopping=auto` (conf/stopping/auto.yaml) holds a rule with
+    `when: observed`: it applies to a user's image (observed=PATH) only, and not with loss=sure (which
+    does not overfit the noise)."""
+    node = cfg.get("stopping")
+    if not node:
+        return None
+    settings = OmegaConf.to_container(node, resolve=True)
+    if settings.pop("when", None) == "observed" and (cfg.observed is None or _is_sure(cfg)):
+        return None
+    with _input_errors():
+        return instantiate(settings)
+
+
+def _is_sure(cfg: DictConfig) -> bool:
+    return str(cfg.loss.get("_target_", "")).endswith("SureLoss")
 
 
 def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:

@@ -86,6 +86,7 @@ class DeepImagePrior(pl.LightningModule):
         self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)
         self.num_params = sum(p.numel() for p in self.prior.parameters())
         self.outputs = FitOutputs(restarts, channels, *problem.restored_size, exp_weight)
+        self.register_buffer("fit_weight", None, persistent=False)  # see withhold
         self.backtracking = [Backtracking(backtrack_db) for _ in range(restarts)] if backtrack_db is not None else None
         self.noise_generator: torch.Generator | None = None
         self.resumed_state: dict | None = None
@@ -120,7 +121,7 @@ class DeepImagePrior(pl.LightningModule):
             def network(delta: torch.Tensor | None) -> torch.Tensor:
                 return self.prior.render(z_step if delta is None else z_step + delta)
 
-            terms = self.loss(network, self.observed, self.physics.operator, self.noise_generator)
+            terms = self.loss(network, self.observed, self.physics.operator, self.noise_generator, self.fit_weight)
             self.manual_backward(terms.total)
             parts = [terms.total[None], terms.data, *(part[None] for part in terms.parts.values())]
             values = torch.cat([part.detach().float() for part in parts]).tolist()  # the one host sync
@@ -213,6 +214,11 @@ class DeepImagePrior(pl.LightningModule):
             scores["ssim_avg"] = ssim(averaged, self.ground_truth)
         return scores
 
+    def withhold(self, held: torch.Tensor) -> None:
+        """Leave the observation's `held` positions ((1, 1, h, w) bool) out of the data term: a stopping
+        rule measures the fit's error there. Called before the fit starts."""
+        self.fit_weight = (~held).float().to(self.observed.device)
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.prior.parameters())
         if self.scheduler_factory is None:
@@ -249,14 +255,15 @@ class DeepImagePrior(pl.LightningModule):
             "size": [height, width],
             "crop": self.crop.as_dict(),
             "backtracks": sum(guard.restores for guard in self.backtracking) if self.backtracking else None,
+            "stopping": self.outputs.rule,  # the stopping rule, or null: the task's budget
         }
         if (kept := self.outputs.kept_steps()) is not None:
             steps, steps_avg = kept
             record["stop_step"] = steps[0] if len(steps) == 1 else steps
             if self.hparams.exp_weight is not None:
                 record["stop_step_avg"] = steps_avg[0] if len(steps_avg) == 1 else steps_avg
-            budget = f"{self.outputs.rule}: the budget of {self.hparams.num_iter} steps ran out before a stop"
-            record["stop_reason"] = self.outputs.stop_reason or budget
+            no_stop = f"{self.outputs.rule}: no stop in the {self.global_step} of {self.hparams.num_iter} steps run"
+            record["stop_reason"] = self.outputs.stop_reason or no_stop
         return record
 
     def best_scores(self) -> dict[str, float | int | None]:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -17,16 +18,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.build import build_module, describe
+from dip_lightning.build import build_module, build_stopping, describe
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
+from dip_lightning.config.command_line import command_line
 from dip_lightning.config.location import config_dir
 from dip_lightning.config.resolvers import register_resolvers
+from dip_lightning.config.schema import check_config
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.precision import compute_dtype, resolve_precision
 from dip_lightning.reporting.plots import learning_curve
 from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.placement import placement
+from dip_lightning.run.requeue import Requeue, resume_own_checkpoint
 from dip_lightning.run.tracking import log_result, log_setup, quiet_wandb
 
 log = logging.getLogger(__name__)
@@ -37,28 +42,35 @@ warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that en
 warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty")
 # The last step is always logged (the module stops the trainer there), whatever log_every_n_steps says.
 warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval")
+# Lightning's hint on every fit where SLURM's tools are installed: the SLURM launcher runs its jobs under srun.
+warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used")
 # Lightning's tips and hardware lines on every run: the run's own log says what is fitted where.
 logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
 
 
-def run(cfg: DictConfig) -> dict:
-    """Fit one image; return its record (what results.json holds)."""
+def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[pl.Callback] = ()) -> dict:
+    """Fit one image; return its record (what results.json holds). The Python API (api.py) gives
+    `images` already in memory (see build.read_images) and callbacks of its own, after the run's."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if where := placement():
+        log.info(f"running as {where}")
+    resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
-    module = build_module(cfg, compute_dtype(precision))
+    module = build_module(cfg, compute_dtype(precision), images)
     record = describe(cfg, module)
     writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
     if "wandb" in (cfg.get("logger") or {}):
         quiet_wandb()
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + [writer, checkpointer]
-    if cfg.get("stopping"):
-        callbacks.insert(0, instantiate(cfg.stopping))  # before the writer: a stop's result is what it saves
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks += [writer, checkpointer, *extra_callbacks, Requeue(cfg)]  # Requeue after the checkpointer
+    if (rule := build_stopping(cfg)) is not None:
+        callbacks.insert(0, rule)  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))
     trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
@@ -84,7 +96,7 @@ def _draw_learning_curve(folder: Path) -> None:
         log.warning(f"no learning curve: {type(error).__name__}: {error}")
 
 
-def _record_failure(cfg: DictConfig, error: BaseException) -> None:
+def record_failure(cfg: DictConfig, error: BaseException) -> None:
     """A run that failed before its first step still leaves a results.json that says why."""
     path = Path(cfg.output_dir) / RESULTS_FILE
     if path.is_file():  # the fit had started: the results writer has saved what it had
@@ -96,15 +108,17 @@ def _record_failure(cfg: DictConfig, error: BaseException) -> None:
         pass
 
 
+@command_line(bad_input_exit=EXIT_BAD_INPUT)  # GROUP=null means GROUP=none; arch=foo: one line
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Returns the metric a Hydra sweeper optimises (cfg.optimized_metric); None for a failed job."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        check_config(cfg)  # every setting's type and range, before anything is built
         results = run(cfg)
     except (InputError, FileNotFoundError, FloatingPointError) as error:
         log.error(f"{type(error).__name__}: {error}")
-        _record_failure(cfg, error)
+        record_failure(cfg, error)
         if in_sweep:
             return None
         sys.exit(EXIT_FAILED if isinstance(error, FloatingPointError) else EXIT_BAD_INPUT)
@@ -112,7 +126,7 @@ def main(cfg: DictConfig) -> float | None:
         if not in_sweep:
             raise
         log.exception(f"this job failed; the sweep goes on: {type(error).__name__}: {error}")
-        _record_failure(cfg, error)
+        record_failure(cfg, error)
         return None
     return results.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 

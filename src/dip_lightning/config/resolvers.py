@@ -1,9 +1,10 @@
 """The OmegaConf resolvers the configs use: ${wandb_mode:}, ${run_stamp:}, ${job_dirname:...},
-${run_group:...}, ${run_name:...}, ${image_name:...}, ${dataset_files:FOLDER}."""
+${run_group:...}, ${run_name:...}, ${image_name:...}, ${dataset_files:FOLDER}, and the folder sweep's
+${sweep_mode:...}, ${folder_sweep:...}."""
 
 from omegaconf import OmegaConf
 
-from dip_lightning.data.folders import dataset_files
+from dip_lightning.data.folders import dataset_files, folder_sweep, sweep_mode
 from dip_lightning.run.folder import image_name, job_dirname, run_group, run_name, run_stamp
 from dip_lightning.run.wandb_logger import wandb_mode
 
@@ -17,6 +18,8 @@ def register_resolvers() -> None:
         "run_name": run_name,
         "image_name": image_name,
         "dataset_files": dataset_files,
+        "folder_sweep": folder_sweep,
+        "sweep_mode": sweep_mode,
     }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -14,9 +14,9 @@ class FitOutputs(nn.Module):
     first), and `output_avg`, its exponential average with weight `exp_weight` (None: no averaging).
 
     A stopping rule `keep`s a step's output or average per fit. Until a rule has kept anything, the result
-    is the current output and average. Once a rule kept an output but not yet the average that goes with it
-    (ES-WMV keeps the average some steps after the output), the result's average is the current one: a run
-    that is saved or interrupted while it waits returns the best estimate it has, never a stale one.
+    is the current output and average. While a kept output waits for the average that goes with it (ES-WMV
+    keeps the average some steps after the output), the result's average is the current one: a run that
+    is saved or interrupted then returns the best estimate it has, never a stale one.
     """
 
     def __init__(self, restarts: int, channels: int, height: int, width: int, exp_weight: float | None):
@@ -51,10 +51,10 @@ class FitOutputs(nn.Module):
         else:
             self.output_avg.lerp_(self.output, weight)
 
-    def keep(self, chosen: torch.Tensor, parts: tuple[str, ...] = PARTS) -> None:
+    def keep(self, chosen: torch.Tensor, parts: tuple[str, ...] = PARTS, average_waits: bool = False) -> None:
         """Keep this step's `parts` of the fits in `chosen` ((N,) bool) as their result. The first call
-        keeps both parts of every fit (what holds until a rule chooses). An output kept without its
-        average leaves the average waiting: the current one stands in until `keep` takes one."""
+        keeps both parts of every fit (what holds until a rule chooses). With `average_waits`, the kept
+        outputs' averages are to be kept later: until `keep` takes one, the current average stands in."""
         where = chosen.to(self.output.device)
         step = torch.full((len(chosen),), self.step, device=self.output.device)
         if self.kept_output is None:
@@ -64,12 +64,12 @@ class FitOutputs(nn.Module):
         if "output" in parts:
             self.kept_output = torch.where(where[:, None, None, None], self.output, self.kept_output)
             self.kept_step = torch.where(where, step, self.kept_step)
-            if "output_avg" not in parts:
-                self.avg_waits = self.avg_waits | where
         if "output_avg" in parts:
             self.kept_output_avg = torch.where(where[:, None, None, None], self.output_avg, self.kept_output_avg)
             self.kept_step_avg = torch.where(where, step, self.kept_step_avg)
             self.avg_waits = self.avg_waits & ~where
+        if average_waits:
+            self.avg_waits = self.avg_waits | where
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Each fit's output and average that the run returns now: those a rule kept, or the current ones."""

@@ -23,9 +23,15 @@ class LossTerms(NamedTuple):
     output: torch.Tensor  # x, (N, C, H, W)
 
 
-def data_term(output: torch.Tensor, observed: torch.Tensor, operator: nn.Module) -> torch.Tensor:
-    """||A(x) - y||^2 of each of the N fits in `output`, as the mean over its values."""
-    return (operator(output).float() - observed).square().flatten(1).mean(1)
+def data_term(
+    output: torch.Tensor, observed: torch.Tensor, operator: nn.Module, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """||A(x) - y||^2 of each of the N fits in `output`, as the mean over its values; with `weight`
+    ((1, 1, h, w), 0 at pixels held out of the fit), the mean over the pixels it keeps."""
+    squared = (operator(output).float() - observed).square()
+    if weight is None:
+        return squared.flatten(1).mean(1)
+    return (squared * weight).flatten(1).sum(1) / (weight.sum() * squared.shape[1])
 
 
 class Loss(nn.Module):
@@ -36,10 +42,16 @@ class Loss(nn.Module):
         self.regularizer, self.weight = regularizer, weight
 
     def forward(
-        self, network: Network, observed: torch.Tensor, operator: nn.Module, generator: torch.Generator | None
+        self,
+        network: Network,
+        observed: torch.Tensor,
+        operator: nn.Module,
+        generator: torch.Generator | None,
+        weight: torch.Tensor | None = None,
     ) -> LossTerms:
+        """`weight`: see data_term (pixels held out of the fit by a stopping rule)."""
         output = network(None)
-        data = data_term(output, observed, operator)
+        data = data_term(output, observed, operator, weight)
         if self.regularizer is None:
             return LossTerms(data.sum(), data, {}, output)
         value = self.regularizer(output.float())

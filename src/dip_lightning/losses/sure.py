@@ -77,8 +77,17 @@ class SureLoss(nn.Module):
         self.sigma = sigma / 255.0
         self.eps = None if eps_per_sigma is None else eps_per_sigma * self.sigma
 
-    def forward(self, network: Network, observed: torch.Tensor, operator: nn.Module, generator: torch.Generator):
+    def forward(
+        self,
+        network: Network,
+        observed: torch.Tensor,
+        operator: nn.Module,
+        generator: torch.Generator,
+        weight: torch.Tensor | None = None,
+    ):
         # (what it needs of the task, the input and the restarts is checked when the module is built)
+        if weight is not None:
+            raise InputError("loss=sure uses every pixel: it does not combine with stopping=validation")
         terms = sure_loss(lambda delta: network(delta).float(), observed, self.sigma, self.eps, generator)
         data = data_term(terms.output, observed, operator)
         return LossTerms(terms.total, data, {"divergence": terms.divergence}, terms.output)

@@ -22,6 +22,12 @@ FIGURE_SIZE = (8, 6)  # inches
 DPI = 100
 PSNR_CURVES = {"psnr": "restored", "psnr_avg": "averaged", "psnr_observed": "fit to the observation"}
 LOSS_CURVES = ("loss", "loss_data", "loss_regularizer")
+# what a stopping rule watches (logged by its callback), drawn in a third panel: why the run stopped where it did
+RULE_CURVES = {
+    "psnr_held_out": "held-out pixels vs the output",
+    "psnr_held_out_avg": "held-out pixels vs the average",
+    "output_variance": "the output's variance over the window",
+}
 
 
 def as_number(value) -> float | None:
@@ -62,7 +68,8 @@ def read_results(run_dir: str | Path) -> dict:
 
 def new_figure(rows: int = 1) -> tuple[Figure, list[Axes]]:
     """A figure of its own (no pyplot: nothing global to close or leak), `rows` panels sharing the x axis."""
-    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
+    width, height = FIGURE_SIZE
+    figure = Figure(figsize=(width, height * max(1.0, rows / 2)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     return figure, list(axes)
@@ -93,25 +100,29 @@ def learning_curve(run_dir: str | Path) -> Path | None:
 
 def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, title: str) -> Figure:
     """PSNR against step above, with the best steps and the early stop marked; the loss on a log scale
-    below. `metrics` as read_metrics gives them, `record` as results.json holds it."""
-    figure, (psnr_axes, loss_axes) = new_figure(rows=2)
+    below; with a stopping rule, what it watched at the bottom. `metrics` as read_metrics gives them,
+    `record` as results.json holds it."""
+    watched = [name for name in RULE_CURVES if metrics.get(name)]
+    figure, (psnr_axes, loss_axes, *rule_axes) = new_figure(rows=3 if watched else 2)
     figure.suptitle(title)
     _plot_psnr(psnr_axes, metrics, record)
     _plot_loss(loss_axes, metrics)
+    if rule_axes:
+        _plot_rule(rule_axes[0], metrics, watched)
     stop, stop_avg = as_number(record.get("stop_step")), as_number(record.get("stop_step_avg"))
     if stop is not None:
         reason = str(record.get("stop_reason") or "").split(":")[0]  # the rule's name, not its whole story
         label = f"result kept at step {stop:g}" + (f" ({reason})" if reason else "")
-        for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
+        for axes, line_label in ((psnr_axes, label), (loss_axes, None), *((axes, None) for axes in rule_axes)):
             axes.axvline(stop, color="tab:red", linestyle="--", linewidth=1, label=line_label)
     if stop_avg is not None and stop_avg != stop:
         label = f"average kept at step {stop_avg:g}"
-        for axes, line_label in ((psnr_axes, label), (loss_axes, None)):
+        for axes, line_label in ((psnr_axes, label), (loss_axes, None), *((axes, None) for axes in rule_axes)):
             axes.axvline(stop_avg, color="tab:red", linestyle=":", linewidth=1, label=line_label)
-    for axes in (psnr_axes, loss_axes):
+    for axes in (psnr_axes, loss_axes, *rule_axes):
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small", loc="best")
-    loss_axes.set_xlabel("step")
+    (rule_axes or [loss_axes])[-1].set_xlabel("step")
     return figure
 
 
@@ -148,3 +159,13 @@ def _plot_loss(axes: Axes, metrics: dict[str, dict[int, float]]) -> None:
         axes.set_ylabel("loss (log scale)")
     else:
         axes.text(0.5, 0.5, "no loss logged", transform=axes.transAxes, ha="center", va="center")
+
+
+def _plot_rule(axes: Axes, metrics: dict[str, dict[int, float]], names: list[str]) -> None:
+    for name in names:
+        axes.plot(list(metrics[name]), list(metrics[name].values()), label=f"{name} ({RULE_CURVES[name]})")
+    if "output_variance" in names:
+        axes.set_yscale("log")
+        axes.set_ylabel("variance (log scale)")
+    else:
+        axes.set_ylabel("PSNR (dB)")

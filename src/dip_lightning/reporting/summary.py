@@ -53,6 +53,7 @@ OPTIONAL_COLUMNS = ("stop_step", "stop_step_avg")  # shown when some job has one
 TEXT_COLUMNS = 3  # job, overrides, status; the others are numbers (right-aligned in the markdown)
 FORMATS = {"seconds": ".1f", "ssim": ".4f"}  # in the markdown; other decimals are dB: .2f
 MAX_CELL = 120  # characters of a markdown cell (a long error); summary.csv keeps it whole
+MAX_LEGEND = 60  # characters of a curve's label in summary_curves.png
 RESTORATIONS = ("restored_avg.png", "restored.png")  # a job's picture, in order of preference
 CURVES = ("psnr_avg", "psnr", "psnr_observed")  # a job's curve, in order of preference
 THUMBNAIL = 256  # longest side a job's picture is shrunk to in the grid
@@ -312,11 +313,16 @@ def sweep_curves_figure(jobs: list[Job], title: str) -> Figure | None:
     usual = Counter(name for _, (name, _) in curves).most_common(1)[0][0]
     figure, (axes,) = new_figure()
     for job, (name, values) in curves:
-        label = (job.label or job.name) + ("" if name == usual else f" ({name})")
+        label = _shortened(job.label or job.name) + ("" if name == usual else f" ({name})")
         axes.plot(list(values), list(values.values()), linewidth=1, label=label)
     axes.set(xlabel="step", ylabel=f"{usual} (dB)", title=title)
     axes.legend(fontsize="small", ncols=math.ceil(len(curves) / 15))
     return figure
+
+
+def _shortened(label: str) -> str:
+    """A legend entry that leaves the plot room (the one job of a sweep's first summary lists all its overrides)."""
+    return label if len(label) <= MAX_LEGEND else label[: MAX_LEGEND - 1] + "…"
 
 
 def _psnr_curve(job: Job) -> tuple[str, dict[int, float]] | None:

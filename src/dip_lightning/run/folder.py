@@ -6,9 +6,13 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,9 +35,20 @@ def _sweep_overrides(sweep_dir: str) -> set[str] | None:
     """The command line of the sweep (e.g. `seed=0,1`), from the multirun.yaml Hydra's sweeper writes."""
     path = Path(sweep_dir) / "multirun.yaml"
     try:
-        return set(OmegaConf.load(path).hydra.overrides.task)
+        return {_as_launched(str(item)) for item in OmegaConf.load(path).hydra.overrides.task}
     except (OSError, AttributeError, ValueError):
         return None
+
+
+def _as_launched(override: str) -> str:
+    """An override as the sweeper passes it to each job (`check_fit=false` -> `check_fit=False`)."""
+    try:
+        parsed = OverridesParser.create().parse_override(override)
+    except HydraException:
+        return override
+    if parsed.is_sweep_override() or parsed.value_type is None:
+        return override
+    return f"{parsed.get_key_element()}={parsed.get_value_element_as_str()}"
 
 
 def _short_value(value: str) -> str:
@@ -53,7 +68,9 @@ def differing_overrides(overrides: list[str], sweep_dir: str | None, swept_keys=
     command line as they are, plus the keys a sweeper samples (`swept_keys`: hydra.sweeper.params),
     each with the shortest key that stays unambiguous; all of them when neither is known."""
     common = _sweep_overrides(sweep_dir) if sweep_dir else None
-    sampled = set(swept_keys or ())
+    sampled, fixed = _sweeper_params(swept_keys)
+    if common is not None:
+        common |= fixed
     pairs = [item.lstrip("+~").split("=", 1) for item in overrides]
     varied = [
         pair
@@ -68,6 +85,27 @@ def differing_overrides(overrides: list[str], sweep_dir: str | None, swept_keys=
         label = name if short.count(name) == 1 else key
         names.append(f"{label}={_short_value(value[0])}" if value else label)
     return names
+
+
+def _sweeper_params(params) -> tuple[set[str], set[str]]:
+    """hydra.sweeper.params (a mapping of key -> values, or just the keys): the keys the sweeper varies,
+    and the overrides it gives every job alike (the mask=folder of a folder sweep), which tell no job
+    from another."""
+    if not isinstance(params, Mapping):
+        return set(params or ()), set()
+    parser = OverridesParser.create()
+    swept, fixed = set(), set()
+    for key, value in params.items():
+        try:
+            override = parser.parse_override(f"{key}={value}")
+        except HydraException:  # a sweeper's own syntax: it varies the key
+            swept.add(str(key))
+            continue
+        if override.is_sweep_override():
+            swept.add(str(key))
+        else:
+            fixed.add(_as_launched(f"{key}={value}"))
+    return swept, fixed
 
 
 def job_dirname(num: int, overrides: list[str], sweep_dir: str, swept_keys=None) -> str:
@@ -103,6 +141,7 @@ class CheckRunFolder(Callback):
     """Hydra callback: make the run's folder before Hydra does, and stop with one line if it cannot."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        HydraConfig.instance().set_config(config)  # as Hydra does next: the folder's name reads ${hydra:...}
         folder = Path(str(config.hydra.run.dir))
         try:
             folder.mkdir(parents=True, exist_ok=True)

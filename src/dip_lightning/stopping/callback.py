@@ -4,6 +4,9 @@
   lowest near the peak of quality; the output at that step (and its average a little later) is the
   run's result, and the run stops once no lower variance has come for `patience` steps. Each restart is
   watched on its own.
+- `ValidationStopping`: without ground truth: a few observed pixels are left out of the fit, and the
+  error on them, which estimates the restoration's own error plus the noise variance, is lowest at the
+  peak of quality; the output and its average are kept at their lowest errors.
 - `OracleStopping`: for research only, it reads the ground truth: the result is the output at the best
   PSNR against it (a bound on what any stopping rule could reach, not a restoration)."""
 
@@ -13,8 +16,10 @@ import pytorch_lightning as pl
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.fitting.metrics import psnr
+from dip_lightning.fitting.metrics import psnr, psnr_from_mse
 from dip_lightning.stopping.detectors import VarianceStopping
+from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
+from dip_lightning.stopping.validation import HeldOutMinimum
 
 
 def stop(trainer: pl.Trainer, module, reason: str) -> None:
@@ -64,10 +69,14 @@ class EarlyStopping(pl.Callback):
         ended = self.detector.stopped | trainer.should_stop  # a fit that ends keeps the average it has
         ripe = (self.due >= 0) & ((self.due <= step) | ended)
         self.due = self.due.masked_fill(ripe, -1)
-        done = self.detector.stopped.all()
-        chosen, any_ripe, done = torch.stack([new_best.any(), ripe.any(), done]).tolist()  # one host sync
+        flags = torch.stack([new_best.any(), ripe.any(), self.detector.stopped.all()]).double()
+        variance = self.detector.variance  # None until the window is full
+        values = flags if variance is None else torch.cat([flags, variance.mean().reshape(1)])
+        chosen, any_ripe, done, *statistic = values.tolist()  # one host sync
+        if statistic:  # why it stops, in every logger and on curves.png
+            module.log("output_variance", statistic[0])
         if chosen:
-            module.outputs.keep(new_best, ("output",))
+            module.outputs.keep(new_best, ("output",), average_waits=self.average_lag > 0)
         if any_ripe:
             module.outputs.keep(ripe, ("output_avg",))
         if done:
@@ -85,6 +94,65 @@ class EarlyStopping(pl.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.detector.load_state_dict(state_dict["detector"])
         self.average_lag, self.due = state_dict["average_lag"], state_dict["due"]
+
+
+class ValidationStopping(pl.Callback):
+    """Withholds `held_out` pixels of the observation from the data term (drawn from `seed`) and keeps each
+    fit's output at the lowest smoothed error on them, its average at the average's lowest error; the fit
+    stops once neither improved for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the
+    errors as PSNRs against the observation (higher is better)."""
+
+    def __init__(self, name: str, held_out: HeldOutPixels, patience: int, smoothing: float, seed: int):
+        self.name, self.held_out, self.seed = name, held_out, seed
+        self.detector = HeldOutMinimum(patience, smoothing)
+        self.held: torch.Tensor | None = None  # (1, 1, h, w) bool: the held-out positions of the observation
+
+    def setup(self, trainer: pl.Trainer, module, stage: str) -> None:
+        """Before the optimiser and the first step: the fit must never see the held-out pixels."""
+        operator, restored = module.physics.operator, module.outputs.output_avg
+        with torch.no_grad():
+            support = operator(torch.ones_like(restored[:1])).abs().sum(1, keepdim=True) > 0
+        self.held = self.held_out.draw(support, torch.Generator().manual_seed(self.seed + 3))
+        module.withhold(self.held)
+
+    def on_train_start(self, trainer: pl.Trainer, module) -> None:
+        module.outputs.rule = self.name
+        self.held = self.held.to(module.device)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
+        if outputs is None or not any(outputs["valid"]):  # an undone step brings no new output
+            return
+        with torch.no_grad():
+            operator, observed = module.physics.operator, module.observed
+            error = held_out_error(operator(outputs["output"]) - observed, self.held)
+            average = module.hparams.exp_weight is not None
+            error_avg = held_out_error(operator(outputs["output_avg"]) - observed, self.held) if average else None
+        new_output, new_average = self.detector.update(error, error_avg, module.outputs.step)
+        errors = [error.mean()] + ([] if error_avg is None else [error_avg.mean()])
+        flags = [new_output.any(), torch.zeros((), dtype=torch.bool) if new_average is None else new_average.any()]
+        flags.append(self.detector.stopped.all())
+        values = torch.cat([torch.stack([flag.to(error.device) for flag in flags]).double(), torch.stack(errors)])
+        any_output, any_average, done, *means = values.tolist()  # one host sync
+        for name, value in zip(("psnr_held_out", "psnr_held_out_avg"), means, strict=False):
+            module.log(name, psnr_from_mse(value))
+        if any_output:
+            module.outputs.keep(new_output, ("output",))
+        if any_average:
+            module.outputs.keep(new_average, ("output_avg",))
+        if done:
+            steps = ", ".join(str(step) for step in self.detector.output.best_step.tolist())
+            stop(
+                trainer,
+                module,
+                f"{self.name}: the held-out pixels' error was lowest at step {steps} and not lower in the "
+                f"{self.detector.patience} steps after",
+            )
+
+    def state_dict(self) -> dict:
+        return {"detector": self.detector.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.detector.load_state_dict(state_dict["detector"])
 
 
 class OracleStopping(pl.Callback):

@@ -43,7 +43,8 @@ class PixelSubset:
 
 class VarianceStopping:
     """What ES-WMV and ES-EMV share: track the minimum of a variance VAR_t per restart, from the
-    `start`-th update on. When VAR_t < the lowest so far, record t and report a new best (the caller
+    `start`-th update on. When VAR_t < the lowest so far by more than the fraction `min_delta` of it (0:
+    any lower value), record t and report a new best (the caller
     snapshots its restoration then) and reset the patience counter; else count one more; a restart is
     `stopped` when the counter reaches `patience`, and from then on its best step stays as it is.
 
@@ -51,14 +52,22 @@ class VarianceStopping:
     `update` is given one (a fit's global step: after an undone step the two differ), else `steps_seen`.
     Before the first update the per-restart tensors are None; `variance` is None until the first VAR_t
     exists; `best_step` is 0 until a first best.
+
+    `min_delta` > 0 is what keeps a fit whose variance never rises from ending at its last step: on small
+    images the network memorises the noise and its output then settles too, so the variance goes on
+    falling, slowly, long after the peak of quality; only the steep fall before the peak counts then.
     """
 
     _state = ("variance", "best_variance", "best_step", "waited", "stopped")  # per-restart tensors, (N,)
 
-    def __init__(self, patience: int, start: int, max_pixels: int | None, generator: torch.Generator | None):
+    def __init__(
+        self, patience: int, start: int, max_pixels: int | None, generator: torch.Generator | None, min_delta: float
+    ):
         if patience < 1 or start < 1:
             raise InputError(f"patience and start must be >= 1, got {patience} and {start}")
-        self.patience, self.start = patience, start
+        if not 0 <= min_delta < 1:
+            raise InputError(f"min_delta must be in [0, 1), got {min_delta}")
+        self.patience, self.start, self.min_delta = patience, start, min_delta
         self.pixels = PixelSubset(max_pixels, generator)
         self.steps_seen = 0
         self.variance: torch.Tensor | None = None  # the last VAR_t, float64
@@ -85,7 +94,7 @@ class VarianceStopping:
         self.variance = variance
         if self.steps_seen < self.start:
             return torch.zeros_like(self.stopped)
-        new_best = ~self.stopped & (variance < self.best_variance)
+        new_best = ~self.stopped & (variance < self.best_variance * (1 - self.min_delta))
         self.best_variance = torch.where(new_best, variance, self.best_variance)
         self.best_step.masked_fill_(new_best, self.steps_seen if step is None else step)
         self.waited.add_(~self.stopped).masked_fill_(new_best, 0)
@@ -149,6 +158,7 @@ class WindowedVariance(VarianceStopping):
         max_pixels: int | None = None,
         window_dtype: torch.dtype | str = torch.float32,
         generator: torch.Generator | None = None,
+        min_delta: float = 0.0,
     ):
         if window < 2:
             raise InputError(f"the window must hold at least 2 outputs, got {window}")
@@ -156,7 +166,7 @@ class WindowedVariance(VarianceStopping):
             window_dtype = getattr(torch, window_dtype, None)
         if not isinstance(window_dtype, torch.dtype) or not window_dtype.is_floating_point:
             raise InputError(f"window_dtype must be a floating-point dtype, got {window_dtype}")
-        super().__init__(patience, window, max_pixels, generator)
+        super().__init__(patience, window, max_pixels, generator, min_delta)
         self.size, self.window_dtype = window, window_dtype
         self.window: torch.Tensor | None = None  # (W, N, K): the last W outputs, a ring buffer
         self.sum: torch.Tensor | None = None  # (N, K) float64: S1
@@ -220,10 +230,11 @@ class ExponentialVariance(VarianceStopping):
         *,
         max_pixels: int | None = None,
         generator: torch.Generator | None = None,
+        min_delta: float = 0.0,
     ):
         if not 0 < alpha < 1:
             raise InputError(f"alpha must be in (0, 1), got {alpha}")
-        super().__init__(patience, start, max_pixels, generator)
+        super().__init__(patience, start, max_pixels, generator, min_delta)
         self.alpha = alpha
         self.mean: torch.Tensor | None = None  # (N, K) float64: m
 

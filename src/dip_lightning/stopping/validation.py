@@ -1,0 +1,91 @@
+"""When to stop by the error on held-out pixels (stopping=validation): a plain class on tensors, batched
+over restarts like the variance detectors (x is (N, C, H, W); every state tensor is (N,)), with no host
+synchronisation in `update`.
+
+The fit's output is kept at the lowest error of its exponential smoothing (the raw output's error jumps
+with the per-step input noise), and its exponential average at the lowest error of the average itself
+(the average is smooth, and its minimum comes later than the output's: no lag to guess). A fit stops once
+neither has reached a new lowest error for `patience` updates.
+"""
+
+import torch
+
+from dip_lightning.errors import InputError
+
+
+class RunningMinimum:
+    """The lowest value of a statistic per fit, the step it came at, and the updates since."""
+
+    def __init__(self):
+        self.best: torch.Tensor | None = None  # (N,) float64, inf before the first update
+        self.best_step: torch.Tensor | None = None  # (N,) int64
+        self.waited: torch.Tensor | None = None  # (N,) int64
+
+    def update(self, value: torch.Tensor, step: int, frozen: torch.Tensor) -> torch.Tensor:
+        """Take this step's value (N,) of the fits that are not `frozen`; return which reached a new low."""
+        if self.best is None:
+            self.best = torch.full_like(value, torch.inf, dtype=torch.float64)
+            self.best_step = torch.zeros(value.shape, dtype=torch.int64, device=value.device)
+            self.waited = torch.zeros_like(self.best_step)
+        new_best = ~frozen & (value < self.best)
+        self.best = torch.where(new_best, value.double(), self.best)
+        self.best_step.masked_fill_(new_best, step)
+        self.waited.add_(~frozen).masked_fill_(new_best, 0)
+        return new_best
+
+    def state_dict(self) -> dict:
+        return {name: _copy(getattr(self, name)) for name in ("best", "best_step", "waited")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, _copy(value))
+
+
+class HeldOutMinimum:
+    """Tracks the held-out error of the output (smoothed: e <- e + `smoothing` * (error - e)) and of its
+    average, per fit; a fit is `stopped` once both have waited `patience` updates."""
+
+    def __init__(self, patience: int, smoothing: float):
+        if not isinstance(patience, int) or patience < 1:
+            raise InputError(f"stopping.patience must be an integer >= 1 steps, got {patience!r}")
+        if not 0 < smoothing <= 1:
+            raise InputError(f"stopping.smoothing must be in (0, 1], got {smoothing}")
+        self.patience, self.smoothing = patience, smoothing
+        self.smoothed: torch.Tensor | None = None  # (N,) float64: the output's smoothed error
+        self.output, self.average = RunningMinimum(), RunningMinimum()
+        self.stopped: torch.Tensor | None = None  # (N,) bool
+
+    @torch.no_grad()
+    def update(
+        self, error: torch.Tensor, error_avg: torch.Tensor | None, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Take this step's held-out errors of the outputs and of their averages (None: no averaging);
+        return which fits' output, and which fits' average, reached a new lowest error."""
+        error = error.double()
+        if self.smoothed is None:
+            self.smoothed = error.clone()
+            self.stopped = torch.zeros(error.shape, dtype=torch.bool, device=error.device)
+        else:
+            self.smoothed += self.smoothing * (error - self.smoothed)
+        new_output = self.output.update(self.smoothed, step, self.stopped)
+        new_average = None if error_avg is None else self.average.update(error_avg.double(), step, self.stopped)
+        waited = self.output.waited if new_average is None else torch.minimum(self.output.waited, self.average.waited)
+        self.stopped |= waited >= self.patience
+        return new_output, new_average
+
+    def state_dict(self) -> dict:
+        return {
+            "smoothed": _copy(self.smoothed),
+            "stopped": _copy(self.stopped),
+            "output": self.output.state_dict(),
+            "average": self.average.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed, self.stopped = _copy(state["smoothed"]), _copy(state["stopped"])
+        self.output.load_state_dict(state["output"])
+        self.average.load_state_dict(state["average"])
+
+
+def _copy(value: torch.Tensor | None) -> torch.Tensor | None:
+    return None if value is None else value.clone()

@@ -1,0 +1,169 @@
+"""`restore(...)`, the Python API: the same record as the command line for the same settings, the command
+line's errors as exceptions, pictures in memory, nothing left behind between two fits; and the example
+notebook, every cell run in order (slow)."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_png
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from PIL import Image
+
+from dip_lightning import Restoration, restore
+from dip_lightning.api import as_tensor
+from dip_lightning.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "restore.ipynb"
+TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+# A tiny fit, the same from Python and from the command line (one thread: the same sums on both sides).
+SETTINGS = [
+    *TINY,
+    "task.num_iter=6",
+    "task.eval_every=2",
+    "trainer.log_every_n_steps=2",
+    "threads=1",
+    "check_fit=false",
+    "save_every=null",
+]
+QUIET = ["callbacks.progress_bar.refresh_rate=0"]
+
+
+@pytest.fixture
+def picture(tmp_path, photo) -> Path:
+    return write_png(tmp_path / "photo.png", photo[:32, :48])
+
+
+def test_the_api_records_what_the_command_line_records_for_the_same_settings(tmp_path, picture):
+    command = [sys.executable, "-m", "dip_lightning", "image=file", f"image.source={picture}", *SETTINGS, *QUIET]
+    done = subprocess.run(
+        [*command, f"hydra.run.dir={tmp_path / 'cli'}"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+
+    result = restore(image=picture, overrides=SETTINGS, output_dir=tmp_path / "api", progress=False)
+    assert result.folder == tmp_path / "api"
+    assert json.loads((tmp_path / "api" / "results.json").read_text()) == result.record
+    for key in ("psnr", "psnr_avg", "psnr_observed", "psnr_input", "ssim", "steps", "best_psnr", "num_params"):
+        assert result.record[key] == cli[key], key
+    assert result.record["steps"] == 6 and result.record["status"] == "finished"
+    assert sorted(result.record["files"]) == sorted(cli["files"])
+    # the curve as data: csv/metrics.csv by step, scored every eval_every steps and at the last
+    assert sorted(result.curve["psnr_avg"]) == [2, 4, 6]
+    assert result.curve["psnr_avg"][6] == pytest.approx(result.record["psnr_avg"], abs=1e-4)
+    # the pictures as tensors, the restoration as the PNG the run saved
+    assert result.restored.shape == result.observation.shape == (3, 32, 48)
+    saved = np.asarray(Image.open(tmp_path / "api" / "restored_avg.png"))
+    assert np.array_equal(np.asarray(result.to_pil()), saved)
+    assert (tmp_path / "api" / ".hydra" / "overrides.yaml").is_file() and (
+        tmp_path / "api" / "dip_lightning.log"
+    ).stat().st_size
+
+
+def test_two_fits_in_a_row_are_the_same_and_leave_the_caller_as_it_was(tmp_path, picture, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    hydra_before, hydra_config_before = GlobalHydra.instance().is_initialized(), HydraConfig.instance().cfg
+    torch.manual_seed(123)
+    random.seed(5)
+    threads, expected_next = torch.get_num_threads(), torch.rand(3)
+    torch.manual_seed(123)
+    environment = dict(os.environ)
+    fits = [restore(image=picture, seed=3, overrides=SETTINGS, output_dir=None, progress=False) for _ in range(2)]
+    assert fits[0].record["psnr_avg"] == fits[1].record["psnr_avg"] and fits[0].record["seed"] == 3
+    assert torch.equal(fits[0].restored, fits[1].restored) and torch.equal(fits[0].restored_avg, fits[1].restored_avg)
+    assert fits[0].folder is None and not list((tmp_path / "temporary").iterdir())  # output_dir=None keeps none
+    # the caller's generators, threads, environment and Hydra state, as before the fits
+    assert torch.equal(torch.rand(3), expected_next) and random.random() == random.Random(5).random()
+    assert torch.get_num_threads() == threads and dict(os.environ) == environment
+    assert GlobalHydra.instance().is_initialized() == hydra_before
+    assert HydraConfig.instance().cfg is hydra_config_before
+
+
+def test_pictures_in_memory_are_fitted_as_the_same_picture_from_a_file(tmp_path, picture):
+    from_file = restore(picture, overrides=SETTINGS, output_dir=None, progress=False)
+    array = np.asarray(Image.open(picture))
+    for given in (array, Image.open(picture), torch.from_numpy(array).permute(2, 0, 1)[None] / 255.0):
+        fitted = restore(given, overrides=SETTINGS, output_dir=None, progress=False)
+        assert fitted.record["psnr_observed"] == from_file.record["psnr_observed"]
+        assert torch.equal(fitted.restored, from_file.restored)
+    assert fitted.record["image"].startswith("in memory")
+
+
+def test_bad_input_raises_the_command_lines_errors(tmp_path, picture):
+    with pytest.raises(FileNotFoundError, match="image file not found: missing.png"):
+        restore("missing.png", output_dir=tmp_path / "failed", progress=False)
+    assert json.loads((tmp_path / "failed" / "results.json").read_text())["status"].startswith("failed: FileNotFound")
+    cases = [
+        (dict(overrides=["task.num_iter=0"]), "task.num_iter must be an integer >= 1, got 0"),
+        (dict(overrides=["arch=foo"]), "arch=foo is not an option: arch is one of"),
+        (dict(overrides=["task.nokey=1"]), "Could not override 'task.nokey'"),
+        (dict(overrides="seed=1"), "overrides is a list of strings"),
+        (dict(ground_truth=picture), "ground_truth= scores a user's observed= image; give observed= too"),
+        (dict(overrides=[f"observed_dir={tmp_path}"]), "restore\\(\\) fits one picture"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(InputError, match=message):
+            restore(output_dir=None, progress=False, **arguments)
+
+
+@pytest.mark.parametrize(
+    "picture, message",
+    [
+        (np.full((8, 8, 3), 255.0), r"values in \[255, 255\]: pixels are in \[0, 1\]"),
+        (np.zeros((8, 8), np.int64), "int64: give uint8"),
+        (torch.zeros(2, 3, 8, 8), "a batch of 2 pictures"),
+        (torch.zeros(8, 8, 3), r"shape \(8, 8, 3\): give a gray or RGB picture as \(C, H, W\)"),
+        (torch.full((3, 8, 8), float("nan")), "NaN"),
+        (42, "must be a path, a PIL image, a numpy array or a tensor, not int"),
+    ],
+)
+def test_a_picture_that_is_not_one_is_refused_in_one_line(picture, message):
+    with pytest.raises(InputError, match=message):
+        as_tensor(picture, "observed")
+
+
+def test_pictures_become_the_tensors_a_file_gives():
+    gray16 = as_tensor(np.full((4, 5), 65535, np.uint16))
+    assert gray16.shape == (1, 4, 5) and gray16.max() == 1.0
+    rgba = as_tensor(np.zeros((4, 5, 4), np.uint8))
+    assert rgba.shape == (3, 4, 5)
+    assert as_tensor(torch.ones(4, 5, dtype=torch.bool)).dtype == torch.float32
+
+
+def test_an_inpainting_mask_in_memory_is_the_known_pixels(tmp_path, photo):
+    picture = photo[:32, :32].copy()
+    known = np.ones((32, 32), bool)
+    known[8:16, 8:24] = False
+    picture[~known] = 0
+    result = restore(picture, "inpaint", mask=known, overrides=SETTINGS, output_dir=None, progress=False)
+    assert torch.equal(result.images["mask"][0].bool(), torch.from_numpy(known))
+    assert isinstance(result, Restoration) and result.to_pil("mask").size == (32, 32)
+
+
+@pytest.mark.slow
+def test_the_example_notebook_runs_every_cell(tmp_path, monkeypatch):
+    """Each code cell in order, in one namespace, as a notebook kernel would (plain Python: no magics)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = json.loads(NOTEBOOK.read_text())
+    assert notebook["nbformat"] == 4
+    cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    namespace = {"__name__": "__main__"}
+    for number, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        assert not cell["outputs"] and not source.lstrip().startswith(("%", "!")), f"cell {number}"
+        exec(compile(source, f"{NOTEBOOK.name}, code cell {number}", "exec"), namespace)
+    result = namespace["result"]
+    assert result.record["psnr_avg"] > result.record["psnr_input"]  # the restoration beats the noisy photo
+    assert len(namespace["compared"]) == 2 and (tmp_path / "outputs").is_dir()

@@ -1,0 +1,141 @@
+"""Stopping without ground truth: held-out validation, ES-WMV on a variance that never rises, the default
+rule for a user's image, and what a run saves while a rule waits."""
+
+import json
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import compose_config, write_png
+
+from dip_lightning.build import build_module
+from dip_lightning.callbacks.result_writer import ResultWriter
+from dip_lightning.errors import InputError
+from dip_lightning.fitting.metrics import psnr
+from dip_lightning.fitting.outputs import FitOutputs
+from dip_lightning.stopping.callback import EarlyStopping
+from dip_lightning.stopping.detectors import WindowedVariance
+from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
+from dip_lightning.stopping.validation import HeldOutMinimum
+
+TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+
+
+def test_the_held_out_error_estimates_the_true_error_plus_the_noise_variance():
+    """E||x - y||^2 over held-out pixels = ||x - x_true||^2 + sigma^2 for noise independent of x."""
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.rand(1, 3, 256, 256, generator=generator)
+    sigma = 0.1
+    restored = truth + 0.05 * torch.randn(truth.shape, generator=generator)  # the fit's own error
+    held = HeldOutPixels(0.05, 1).draw(torch.ones(1, 1, 256, 256, dtype=torch.bool), generator)
+    estimates = []
+    for _ in range(20):  # fresh noise each time: the estimator's expectation
+        observed = truth + sigma * torch.randn(truth.shape, generator=generator)
+        estimates.append(held_out_error(restored - observed, held).item())
+    true_error = held_out_error(restored - truth, held).item()
+    assert np.mean(estimates) == pytest.approx(true_error + sigma**2, rel=0.01)
+    assert np.std(estimates) < 0.02 * (true_error + sigma**2)
+
+
+def test_held_out_pixels_are_a_fraction_of_the_known_ones_in_blocks():
+    generator = torch.Generator().manual_seed(1)
+    support = torch.rand(1, 1, 64, 96, generator=generator) > 0.5  # an inpainting mask's known pixels
+    held = HeldOutPixels(0.1, 1).draw(support, generator)
+    assert not (held & ~support).any()
+    assert held.sum() / support.sum() == pytest.approx(0.1, abs=0.02)
+    blocks = HeldOutPixels(0.1, 8).draw(torch.ones(1, 1, 64, 96, dtype=torch.bool), generator)
+    tiles = blocks[0, 0].reshape(8, 8, 12, 8).permute(0, 2, 1, 3).flatten(2)  # every 8 x 8 tile
+    assert torch.all(tiles.all(-1) | ~tiles.any(-1))  # whole JPEG blocks, or none of a block
+    with pytest.raises(InputError, match=r"fraction must be in \(0, 0.5\)"):
+        HeldOutPixels(0.7, 1)
+
+
+def test_the_validation_detector_keeps_the_lowest_errors_and_stops_after_its_patience():
+    errors = [1 / (t + 1) for t in range(50)] + [0.02 + 0.001 * t for t in range(100)]  # down, then up
+    errors_avg = [1 / (t + 1) for t in range(70)] + [0.015 + 0.001 * t for t in range(80)]  # later
+    detector = HeldOutMinimum(patience=30, smoothing=1.0)
+    for step, (error, error_avg) in enumerate(zip(errors, errors_avg, strict=True), start=1):
+        detector.update(torch.tensor([error]), torch.tensor([error_avg]), step)
+        if detector.stopped.all():
+            break
+    assert detector.output.best_step.item() == 50 and detector.average.best_step.item() == 70
+    assert step == 100  # both waited 30 steps: the later one decides
+
+
+def test_a_variance_that_keeps_falling_does_not_keep_the_last_step(configure):
+    """On small images the network memorises the noise and its output settles: ES-WMV's variance falls
+    steeply to the peak, then on slowly to the end. With the default min_delta the rule keeps the knee."""
+    settings = configure("stopping=wmv").stopping.detector
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 16, 16, generator=generator)
+    amplitude = [1 / (t + 1) if t < 60 else (1 / 61) * (1 - 0.002 * (t - 60)) for t in range(400)]
+    detector = WindowedVariance(10, settings.patience, min_delta=settings.min_delta)
+    plain = WindowedVariance(10, settings.patience)
+    for step, scale in enumerate(amplitude, start=1):
+        output = image + scale * torch.randn(1, 3, 16, 16, generator=generator)
+        detector.update(output, step)
+        plain.update(output, step)
+    assert plain.best_step.item() > 390  # without min_delta: the last steps, the memorised noise
+    assert detector.best_step.item() < 120  # the knee, where the fall slowed
+
+
+def test_an_output_kept_before_its_average_leaves_the_current_average_as_the_result():
+    outputs = FitOutputs(restarts=1, channels=1, height=2, width=2, exp_weight=0.5)
+    outputs.update(torch.zeros(1, 1, 2, 2), [True], step=1)
+    outputs.keep(torch.tensor([True]), ("output",), average_waits=True)  # ES-WMV's detection at step 1
+    for step in range(2, 5):
+        outputs.update(torch.ones(1, 1, 2, 2), [True], step)
+    output, average = outputs.result()
+    assert output.sum() == 0 and torch.equal(average, outputs.output_avg)  # the average it has now
+    assert outputs.kept_steps() == ([1], [4])
+    outputs.keep(torch.tensor([True]), ("output_avg",))  # the lag is over: kept for good
+    outputs.update(torch.full((1, 1, 2, 2), 5.0), [True], step=5)
+    assert torch.equal(outputs.result()[1], torch.full((1, 1, 2, 2), 0.875)) and outputs.kept_steps() == ([1], [4])
+
+
+class Interrupt(pl.Callback):
+    def __init__(self, step: int):
+        self.step, self.average = step, None
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            self.average = module.outputs.output_avg.clone()
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_saves_its_current_average_not_the_first_detections(configure, tmp_path):
+    module = build_module(configure(*TINY, "image.max_size=32", "task.num_iter=100"))
+    stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 1000), seed=0, average_lag=1000)
+    interrupt, writer = Interrupt(40), ResultWriter(tmp_path / "out", {}, every_n_steps=None)
+    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    with pytest.raises(SystemExit):  # Lightning ends a Ctrl-C so, after the callbacks' on_exception
+        pl.Trainer(max_steps=100, callbacks=[stopping, interrupt, writer], **quiet).fit(module)
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert record["status"] == "interrupted" and record["stop_step_avg"] == 40
+    assert record["psnr_avg"] == pytest.approx(psnr(interrupt.average, module.ground_truth), abs=1e-3)
+
+
+def test_a_users_image_is_stopped_by_held_out_validation_by_default(fit, tmp_path):
+    noisy = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    path = write_png(tmp_path / "noisy.png", noisy)
+    results = fit(*TINY, f"observed={path}", "task.num_iter=20")
+    assert results["stopping"] == "held-out validation" and results["stop_step"] >= 1
+    synthetic = fit(*TINY, "image.max_size=32", "task.num_iter=5")  # a paper-style experiment: its budget
+    assert synthetic["stopping"] is None and synthetic["steps"] == 5
+    off = fit(*TINY, f"observed={path}", "task.num_iter=5", "stopping=none")
+    assert off["stopping"] is None and "stop_step" not in off
+
+
+def test_withheld_pixels_are_left_out_of_the_data_term(tmp_path):
+    cfg = compose_config(tmp_path / "run", "~logger", "check_fit=false", *TINY, "image.max_size=32")
+    module = build_module(cfg)
+    held = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
+    held[..., :16, :] = True
+    module.withhold(held)
+    z = module.prior.input
+    network = lambda delta: module.prior.render(z)  # noqa: E731
+    with torch.no_grad():
+        terms = module.loss(network, module.observed, module.physics.operator, None, module.fit_weight)
+        kept_half = (terms.output - module.observed)[..., 16:, :].square().mean()
+    assert terms.data.item() == pytest.approx(kept_half.item(), rel=1e-5)
