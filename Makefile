@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-slow lint format bench bench-es paper-mini wandb-sync clean
+.PHONY: help install run test test-slow test-cluster lint format bench bench-es paper-mini wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -21,10 +21,13 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (about 5 minutes on 2 CPU cores)
-	$(BIN)/python -m pytest -m "not slow and not gpu"
+	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster"
 
 test-slow: install ## the slow tests: the paper's images from ../shared/data (skipped where absent)
 	$(BIN)/python -m pytest -m "slow"
+
+test-cluster: install ## sweeps on a real SLURM and Ray cluster started here (root; apt-get install slurm-wlm munge)
+	$(BIN)/python -m pytest -m "cluster and not slow" tests/cluster
 
 bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
 	$(BIN)/python experiments/benchmarks/suite.py
@@ -38,9 +41,10 @@ paper-mini: install ## the paper presets on 128 px crops, about 45 minutes on 2 
 wandb-sync: install ## upload the offline W&B runs of outputs/ and multirun/
 	find outputs multirun -type d -name 'offline-run-*' -prune -exec $(BIN)/wandb sync {} + 2>/dev/null || true
 
-lint: install ## ruff check and format check
+lint: install ## ruff check and format check, the import layers (lint-imports)
 	$(BIN)/ruff check src tests experiments
 	$(BIN)/ruff format --check src tests experiments
+	$(BIN)/lint-imports
 
 format: install ## ruff format and safe fixes
 	$(BIN)/ruff format src tests experiments

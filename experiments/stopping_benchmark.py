@@ -39,36 +39,23 @@ HERE = Path(__file__).resolve().parent
 WINDOW = 100
 LAG = 300  # ES-WMV's average_lag=auto at exp_weight 0.99
 SIGMA_50 = ["task.sigma=50", "task.reg_noise_std=0.05"]  # the reference: reg_noise_std 1/20 for sigma 50
+INPAINT = ["task=inpaint", "mask=bernoulli"]
 # name -> (half, overrides, budget, image, crop size, also fit without held-out pixels)
+# cheap cases first: an analysis of what has finished is already a report. Denoising runs the paper text's
+# 1800 steps (the notebook's 3000 for the first two cases), inpainting 2000 of the paper's 6001.
 CASES = {
     "denoise s25 64 F16": ("tune", ["task=denoise"], 3000, "cbm3d9/F16.png", 64, True),
     "denoise s25 64 baboon": ("report", ["task=denoise"], 3000, "cbm3d9/baboon.png", 64, True),
-    "denoise s10 64 kodim12": ("tune", ["task=denoise", "task.sigma=10"], 3000, "cbm3d9/kodim12.png", 64, False),
-    "denoise s50 64 hill": ("report", ["task=denoise", *SIGMA_50], 3000, "cbm3d9/hill.png", 64, False),
-    "denoise s25 128 lena": ("tune", ["task=denoise"], 3000, "cbm3d9/lena.png", 128, False),
-    "denoise s50 128 kodim01": ("report", ["task=denoise", *SIGMA_50], 3000, "cbm3d9/kodim01.png", 128, False),
-    "denoise s10 128 kodim02": ("tune", ["task=denoise", "task.sigma=10"], 3000, "cbm3d9/kodim02.png", 128, False),
-    "denoise s25 128 Set14 face": ("report", ["task=denoise"], 3000, "Set14/face.png", 128, False),
-    "inpaint 50% 128 couple": (
-        "tune",
-        ["task=inpaint", "mask=bernoulli", "mask.missing_fraction=0.5"],
-        3000,
-        "classic/couple.png",
-        128,
-        False,
-    ),
-    "inpaint 80% 128 man": (
-        "report",
-        ["task=inpaint", "mask=bernoulli", "mask.missing_fraction=0.8"],
-        3000,
-        "classic/man.png",
-        128,
-        False,
-    ),
-    "sr x4 128 comic": ("tune", ["task=sr", "task.factor=4"], 2000, "Set14/comic.png", 128, False),
-    "sr x8 128 baby": ("report", ["task=sr", "task.factor=8"], 4000, "Set5/baby.png", 128, False),
-    "jpeg q10 128 foreman": ("tune", ["task=jpeg"], 2400, "Set14/foreman.png", 128, False),
-    "deblur 128 flowers": ("report", ["task=deblur"], 3000, "Set14/flowers.png", 128, False),
+    "denoise s10 64 kodim12": ("tune", ["task=denoise", "task.sigma=10"], 1800, "cbm3d9/kodim12.png", 64, False),
+    "denoise s10 64 kodim01": ("report", ["task=denoise", "task.sigma=10"], 1800, "cbm3d9/kodim01.png", 64, False),
+    "denoise s50 64 kodim02": ("tune", ["task=denoise", *SIGMA_50], 1800, "cbm3d9/kodim02.png", 64, False),
+    "denoise s50 64 hill": ("report", ["task=denoise", *SIGMA_50], 1800, "cbm3d9/hill.png", 64, False),
+    "inpaint 50% 64 couple": ("tune", [*INPAINT, "mask.missing_fraction=0.5"], 2000, "classic/couple.png", 64, False),
+    "inpaint 80% 64 man": ("report", [*INPAINT, "mask.missing_fraction=0.8"], 2000, "classic/man.png", 64, False),
+    "sr x4 64 comic": ("tune", ["task=sr", "task.factor=4"], 2000, "Set14/comic.png", 64, False),
+    "deblur 64 flowers": ("report", ["task=deblur"], 1800, "Set14/flowers.png", 64, False),
+    "jpeg q10 64 foreman": ("tune", ["task=jpeg"], 2400, "Set14/foreman.png", 64, False),
+    "denoise s25 128 Set14 face": ("report", ["task=denoise"], 1800, "Set14/face.png", 128, False),
 }
 ES_PATIENCE = (300, 500, 1000)
 ES_MIN_DELTA = (0.0, 0.001, 0.003, 0.01, 0.03)
