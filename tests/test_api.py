@@ -32,6 +32,7 @@ SETTINGS = [
     "task.eval_every=2",
     "trainer.log_every_n_steps=2",
     "threads=1",
+    "trainer.accelerator=cpu",
     "check_fit=false",
     "save_every=null",
 ]
@@ -92,7 +93,7 @@ def test_two_fits_in_a_row_are_the_same_and_leave_the_caller_as_it_was(tmp_path,
 
 def test_pictures_in_memory_are_fitted_as_the_same_picture_from_a_file(tmp_path, picture):
     from_file = restore(picture, overrides=SETTINGS, output_dir=None, progress=False)
-    array = np.asarray(Image.open(picture))
+    array = np.array(Image.open(picture))
     for given in (array, Image.open(picture), torch.from_numpy(array).permute(2, 0, 1)[None] / 255.0):
         fitted = restore(given, overrides=SETTINGS, output_dir=None, progress=False)
         assert fitted.record["psnr_observed"] == from_file.record["psnr_observed"]

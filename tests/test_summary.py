@@ -20,12 +20,12 @@ from test_plots import fit_rows, write_metrics
 from dip_lightning.reporting.summary import (
     GAP,
     SweepSummary,
-    main,
     overrides_that_differ,
     summarize,
     sweep_curves_figure,
 )
 from dip_lightning.run.comparison import side_by_side
+from dip_lightning.summary import main
 
 RED, GREEN, BLUE, GREY = (200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)
 SIZE = (24, 32)  # height, width of every restoration
