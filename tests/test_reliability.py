@@ -304,9 +304,9 @@ def test_the_console_says_the_precision_the_estimate_what_is_fitted_the_bar_and_
     assert not [line for line in lines if "Tip" in line or "GPU available" in line or "Total params" in line]
     assert not [line for line in lines if "Training" in line or "Epoch 0" in line]
     logged = [line for line in lines if line.startswith("[")]
-    assert len(logged) == 4, logged
-    assert "trainer.precision=" in logged[0] and "estimated:" in logged[1]
-    assert "denoise with skip" in logged[2] and "results in" in logged[3]
+    assert len(logged) == 5, logged
+    assert "trainer.precision=" in logged[0] and "trainer.memory_format=" in logged[1] and "estimated:" in logged[2]
+    assert "denoise with skip" in logged[3] and "results in" in logged[4]
 
 
 def test_wandb_with_a_key_and_no_network_runs_offline(tmp_path, monkeypatch):

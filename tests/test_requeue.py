@@ -75,7 +75,10 @@ def test_a_job_stopped_at_its_time_limit_goes_on_by_itself_to_the_uninterrupted_
     assert checkpoint[CONFIG_KEY] == run_config(configure()) and checkpoint[CONFIG_KEY]["task"]["sigma"] == 25
 
     # started again with another config: refused, the checkpoint kept
-    with pytest.raises(InputError, match=r"holds the checkpoint of a run with another config \(it differs in seed=0, "):
+    with pytest.raises(
+        InputError,
+        match=r"holds the checkpoint of a run with other settings \(seed=0, .* there\): start that run again",
+    ):
         run(configure("seed=1"))
     assert (folder / "checkpoint.ckpt").is_file()
 

@@ -5,19 +5,22 @@ the astronaut photo resized to each size, and writes one part of suite.md beside
 
 - floor: the framework's step through a Lightning Trainer against a minimal plain PyTorch loop doing the
   same work (framework_overhead.py's two loops), alternating runs in one process;
-- variants: the framework's step in fp32, bf16-mixed (where the CPU runs bf16 natively), channels_last,
-  with the network under torch.compile and with activation checkpointing, each with the PSNR of a
-  short fixed-seed run so that a speed-up that costs quality shows;
+- variants: the framework's step in fp32, bf16-mixed (where the CPU runs bf16 natively), channels_last
+  (trainer.memory_format) in fp32 and in bf16, with a fused or foreach Adam, with the network under
+  torch.compile and with activation checkpointing, each with the PSNR of a short fixed-seed run so that
+  a speed-up that costs quality shows;
 - flops: the FLOPs of one step and the rate each variant achieves, against the machine's matmul rate;
 - memory: the peak resident memory of a fit against image size, in a fresh process per size, beside
   dip_lightning.hardware.memory's estimate, with and without activation checkpointing.
 
     python experiments/benchmarks/suite.py [--sizes 128,256,512] [--steps 40] [--repeats 3]
-        [--only floor,variants,flops,memory] [--quick] [--output PATH]
+        [--only floor,variants,flops,memory] [--variants fp32,bf16-mixed,...] [--quick] [--output PATH]
+        [--note "alone on the machine"]
 """
 
 import argparse
 import datetime
+import functools
 import logging
 import multiprocessing
 import statistics
@@ -42,8 +45,10 @@ from framework_overhead import (
 from hydra.utils import instantiate
 
 from dip_lightning.build import build_module
+from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.data.images import load_image, resize, save_png
 from dip_lightning.hardware.duration import matmul_rate, step_flops
+from dip_lightning.hardware.layout import CHANNELS_LAST, CONTIGUOUS, torch_format
 from dip_lightning.hardware.memory import (
     FIT_MARGIN,
     available_bytes,
@@ -86,11 +91,6 @@ def net_factory(cfg, checkpointed: bool = False) -> Callable[..., torch.nn.Modul
 
 
 # ----- the framework's step, in variants -----------------------------------------------------------
-def to_channels_last(module: DeepImagePrior) -> None:
-    module.prior.net.to(memory_format=torch.channels_last)
-    module.prior.z = module.prior.z.contiguous(memory_format=torch.channels_last)
-
-
 def compile_net(module: DeepImagePrior) -> None:
     # The inner net (compiling the LightningModule breaks self.log), for one static size as a run has:
     # with dynamic shapes, the second size's recompilation took over 10 minutes on one core.
@@ -101,12 +101,39 @@ def checkpoint_net(module: DeepImagePrior) -> None:
     enable_checkpointing(module.prior.net)
 
 
+def adam(**options) -> Callable[[DeepImagePrior], None]:
+    """The configured Adam with `options` (fused=True: one kernel for all parameters; foreach=True: one
+    call per operation over the list of parameters; the default on a CPU is a loop over the parameters)."""
+
+    def prepare(module: DeepImagePrior) -> None:
+        module.optimizer_factory = functools.partial(module.optimizer_factory, **options)
+
+    return prepare
+
+
+def both(*steps: Callable[[DeepImagePrior], None]) -> Callable[[DeepImagePrior], None]:
+    def prepare(module: DeepImagePrior) -> None:
+        for step in steps:
+            step(module)
+
+    return prepare
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
     precision: str = "32-true"
     prepare: Callable[[DeepImagePrior], None] | None = None  # changes the module before the fit
     checkpointed: bool = False  # its step recomputes activations: more FLOPs
+    memory_format: str = CONTIGUOUS  # the deep prior's layout, as trainer.memory_format sets it
+
+    @property
+    def bf16(self) -> bool:
+        return self.precision.startswith("bf16")
+
+    @property
+    def compiled(self) -> bool:
+        return "compile" in self.name
 
 
 VARIANTS = {
@@ -114,11 +141,20 @@ VARIANTS = {
     for v in (
         Variant("fp32"),
         Variant("bf16-mixed", precision="bf16-mixed"),
-        Variant("channels_last", prepare=to_channels_last),
+        Variant("channels_last", memory_format=CHANNELS_LAST),
+        Variant("bf16-channels_last", precision="bf16-mixed", memory_format=CHANNELS_LAST),
+        Variant("bf16-channels_last-fused_adam", "bf16-mixed", adam(fused=True), memory_format=CHANNELS_LAST),
+        Variant("bf16-channels_last-foreach_adam", "bf16-mixed", adam(foreach=True), memory_format=CHANNELS_LAST),
         Variant("compile", prepare=compile_net),
+        Variant("bf16-channels_last-compile", "bf16-mixed", compile_net, memory_format=CHANNELS_LAST),
         Variant("checkpointing", prepare=checkpoint_net, checkpointed=True),
     )
 }
+
+
+# what the suite runs unless --variants says otherwise; the Adam and bf16-compile variants are asked for by name
+# (experiments/benchmarks/layout.md has their numbers)
+DEFAULT_VARIANTS = ["fp32", "bf16-mixed", "channels_last", "bf16-channels_last", "compile", "checkpointing"]
 
 
 class StepClock(pl.Callback):
@@ -138,7 +174,7 @@ class StepClock(pl.Callback):
 
 def fit_variant(cfg, variant: Variant, steps: int, warmup: int = WARMUP) -> tuple[float, dict[str, float]]:
     """Fit `steps` steps through a Lightning Trainer; the median seconds per step and the final scores."""
-    module = build_module(cfg)
+    module = build_module(cfg, memory_format=torch_format(variant.memory_format))
     if variant.prepare is not None:
         variant.prepare(module)
     clock = StepClock()
@@ -175,21 +211,27 @@ def floor_section(args) -> list[str]:
 
 def variants_section(args, timings: dict) -> list[str]:
     native, why = bf16_is_native()
-    variants = [VARIANTS[name] for name in args.variants if name != "bf16-mixed" or native or args.force_bf16]
+    variants = [VARIANTS[name] for name in args.variants if not VARIANTS[name].bf16 or native or args.force_bf16]
     quality_size = min(args.sizes)
     lines = [
         "## Variants of the framework's step",
         "",
         f"Median seconds per step of {args.repeats} runs of {args.steps} steps per size (variants alternate; "
-        f"steps after the first {WARMUP}), and the PSNR of the restoration (`psnr`) and of its average "
-        f"(`psnr_avg`) after a fixed-seed run of {args.quality_steps} steps at {quality_size} px.",
+        f"steps after the first {WARMUP}), in brackets how many times faster than {variants[0].name}, and "
+        + (
+            f"the PSNR of the restoration (`psnr`) and of its average (`psnr_avg`) after a fixed-seed run of "
+            f"{args.quality_steps} steps at {quality_size} px."
+            if args.quality_steps
+            else "no PSNR (--quality-steps 0)."
+        ),
         "",
         "| variant | " + " | ".join(f"{s} px s/step" for s in args.sizes) + " | psnr | psnr_avg |",
         "|---|" + "---|" * (len(args.sizes) + 2),
     ]
     for name in args.variants:
-        if name == "bf16-mixed" and name not in [v.name for v in variants]:
-            lines.append(f"| bf16-mixed | skipped: {why} |" + " |" * (len(args.sizes) + 1))
+        if name not in [v.name for v in variants]:
+            lines.append(f"| {name} | skipped: {why} |" + " |" * (len(args.sizes) + 1))
+    every_run = []
     for size in args.sizes:
         cfg = config_at(size, args.steps)
         runs = {v.name: [] for v in variants}
@@ -199,18 +241,25 @@ def variants_section(args, timings: dict) -> list[str]:
         for name, seconds in runs.items():
             timings[name, size] = statistics.median(seconds)
             print(f"{name} at {size}: {timings[name, size]:.4f} s/step", flush=True)
-    cfg = config_at(quality_size, args.quality_steps)
+            every_run.append(f"{name} at {size} px: " + ", ".join(f"{second:.4f}" for second in seconds))
+    cfg = config_at(quality_size, args.quality_steps) if args.quality_steps else None
     for variant in variants:
-        scores = fit_variant(cfg, variant, args.quality_steps)[1]
-        row = " | ".join(f"{timings[variant.name, s]:.4f}" for s in args.sizes)
-        lines.append(f"| {variant.name} | {row} | {scores['psnr']:.2f} | {scores['psnr_avg']:.2f} |")
+        cells = []
+        for size in args.sizes:
+            seconds = timings[variant.name, size]
+            cells.append(f"{seconds:.4f} ({timings[variants[0].name, size] / seconds:.2f}x)")
+        scores = fit_variant(cfg, variant, args.quality_steps)[1] if cfg is not None else {}
+        quality = " | ".join(f"{scores[name]:.2f}" if name in scores else "-" for name in ("psnr", "psnr_avg"))
+        lines.append(f"| {variant.name} | {' | '.join(cells)} | {quality} |")
         print(lines[-1], flush=True)
-    return lines
+    return [*lines, "", "Each run's s/step, in the order run: " + "; ".join(every_run) + "."]
 
 
 def quality_section(args) -> list[str]:
     """bf16 against fp32 in quality, over several seeds: one run's PSNR moves by a few tenths of a dB with
-    the seed (and with any change of rounding), so one pair of runs cannot tell a real loss."""
+    the seed (and with any change of rounding), so one pair of runs cannot tell a real loss. The bf16 side
+    is --quality-variant: what trainer.precision=auto and trainer.memory_format=auto run where bf16 is
+    native (bf16-channels_last)."""
     native, why = bf16_is_native()
     if not (native or args.force_bf16):
         return ["## bf16 against fp32 in quality", "", f"Not run: {why}."]
@@ -220,7 +269,7 @@ def quality_section(args) -> list[str]:
         "",
         f"`psnr_avg` after {args.quality_steps} steps at {size} px, one run per seed and precision.",
         "",
-        "| seed | fp32 | bf16-mixed | bf16 - fp32 |",
+        f"| seed | fp32 | {args.quality_variant} | bf16 - fp32 |",
         "|---|---|---|---|",
     ]
     differences = []
@@ -228,7 +277,8 @@ def quality_section(args) -> list[str]:
         cfg = config_at(size, args.quality_steps)
         cfg.seed = seed
         fp32, bf16 = (
-            fit_variant(cfg, VARIANTS[name], args.quality_steps)[1]["psnr_avg"] for name in ("fp32", "bf16-mixed")
+            fit_variant(cfg, VARIANTS[name], args.quality_steps)[1]["psnr_avg"]
+            for name in ("fp32", args.quality_variant)
         )
         differences.append(bf16 - fp32)
         lines.append(f"| {seed} | {fp32:.2f} | {bf16:.2f} | {bf16 - fp32:+.2f} |")
@@ -299,7 +349,7 @@ def flops_section(args, timings: dict) -> list[str]:
         + " |",
     ]
     for name in dict.fromkeys(name for name, _ in timings):
-        peak = peaks.get("bf16" if name == "bf16-mixed" else "fp32")
+        peak = peaks.get("bf16" if VARIANTS[name].bf16 else "fp32")
         cells = []
         for size in args.sizes:
             rate = flops[VARIANTS[name].checkpointed, size] / timings[name, size]
@@ -364,6 +414,10 @@ def memory_section(args) -> list[str]:
 
 
 # ----- the report ----------------------------------------------------------------------------------
+def shell_word(text: str) -> str:
+    return f'"{text}"' if " " in text else text
+
+
 def int_list(text: str) -> list[int]:
     return [int(item) for item in text.split(",")]
 
@@ -381,7 +435,7 @@ QUICK = {
     "quality_steps": 5,
     "seeds": 2,
     "matmul_size": 256,
-    "variants": [name for name in VARIANTS if name != "compile"],  # compiling takes a minute per size
+    "variants": [name for name in DEFAULT_VARIANTS if not VARIANTS[name].compiled],  # a minute per size
 }
 
 
@@ -390,25 +444,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int_list, default=[128, 256, 512], help="square image sizes, px")
     parser.add_argument("--steps", type=int, default=40, help=f"steps per timed run (the first {WARMUP} not timed)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per measurement")
-    parser.add_argument("--quality-steps", type=int, default=400, help="steps of the PSNR run of each variant")
+    parser.add_argument(
+        "--quality-steps", type=int, default=400, help="steps of the PSNR run of each variant (0: none)"
+    )
     parser.add_argument("--seeds", type=int, default=4, help="seeds of the bf16 against fp32 quality section")
+    parser.add_argument(
+        "--quality-variant", default="bf16-channels_last", help="the bf16 variant the quality section compares"
+    )
     parser.add_argument("--memory-sizes", type=int_list, default=[256, 512, 1024], help="sizes of the memory section")
     parser.add_argument("--memory-fraction", type=float, default=0.5, help="of the free memory, the most a fit may use")
     parser.add_argument("--memory-max-size", type=int, default=4096, help="the largest size the memory section runs")
     parser.add_argument("--matmul-size", type=int, default=2048, help="side of the matrices timed for the peak rate")
     parser.add_argument("--only", type=name_list, default=list(SECTIONS), help=f"sections: {','.join(SECTIONS)}")
-    parser.add_argument("--variants", type=name_list, default=list(VARIANTS), help=",".join(VARIANTS))
+    parser.add_argument("--variants", type=name_list, default=DEFAULT_VARIANTS, help=",".join(VARIANTS))
     parser.add_argument(
         "--threads", type=int, help="torch threads (default: torch's); 1 where other jobs share the CPU"
     )
     parser.add_argument("--force-bf16", action="store_true", help="run bf16 even where it is not native (slow)")
     parser.add_argument("--quick", action="store_true", help=f"a smoke test in seconds: {QUICK}, unless given")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_suffix(".md"))
+    parser.add_argument("--note", help="a line for the report's header, e.g. whether the machine was shared")
     args = parser.parse_args(argv)
     if args.quick:  # the quick values become the defaults: what the command line gives still wins
         parser.set_defaults(**QUICK)
         args = parser.parse_args(argv)
-    if unknown := set(args.only) - set(SECTIONS) | set(args.variants) - set(VARIANTS):
+    if (
+        unknown := set(args.only) - set(SECTIONS)
+        | set(args.variants) - set(VARIANTS)
+        | {args.quality_variant} - set(VARIANTS)
+    ):
         parser.error(f"unknown sections or variants: {', '.join(sorted(unknown))}")
     if args.steps <= WARMUP:
         parser.error(f"--steps must be more than the {WARMUP} steps not timed")
@@ -417,6 +481,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    register_resolvers()  # the composed config's hydra node uses the project's resolvers
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
@@ -441,8 +506,10 @@ def main() -> None:
         f"- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on "
         f"the {IMAGE} photo resized to each size, CPU",
         f"- Date: {started:%Y-%m-%d %H:%M %Z}, {(datetime.datetime.now().astimezone() - started).seconds} s",
-        f"- Command: `python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}`",
+        f"- Command: `python {' '.join([Path(sys.argv[0]).as_posix(), *map(shell_word, sys.argv[1:])])}`",
     ]
+    if args.note:
+        header.append(f"- Note: {args.note}")
     report = "\n".join(header + body) + "\n"
     args.output.write_text(report)
     print(report)

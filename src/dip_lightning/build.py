@@ -24,6 +24,7 @@ from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.physics.operator import Identity
 from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import Problem, make_problem
+from dip_lightning.priors.deep import DeepPrior
 from dip_lightning.priors.pixels import PixelPrior
 
 
@@ -64,6 +65,8 @@ def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) ->
     Python API's: "image", "observed", "ground_truth" -> (C, H, W) tensors), cut as if read from files."""
     given = given or {}
     center_crop = cfg.image.get("center_crop")
+    if cfg.get("observed_dir") is not None and cfg.observed is None:  # -m observed_dir=a,b: jobs without a photo
+        raise InputError("observed_dir= takes one folder, whose photos the sweep restores: one command per folder")
     if cfg.observed is None:
         if cfg.ground_truth is not None:
             raise InputError("ground_truth= scores a user's observed= image; give observed= too")
@@ -107,10 +110,16 @@ def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
         return physics, make_problem(physics, image, observed, truth, stride, min_size, generator)
 
 
-def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32, images: dict | None = None) -> DeepImagePrior:
+def build_module(
+    cfg: DictConfig,
+    dtype: torch.dtype = torch.float32,
+    images: dict | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> DeepImagePrior:
     """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
     from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
-    (`dtype`: the precision the fit computes in; `images`: pictures in memory, see read_images)."""
+    (`dtype`: the precision the fit computes in; `images`: pictures in memory, see read_images;
+    `memory_format`: the deep prior's layout, see hardware/layout.py)."""
     with _input_errors():
         task = cfg.task
         physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
@@ -121,6 +130,8 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32, images: di
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others
             prior = functools.partial(prior, input_image=_loader(cfg)(settings["input_image"]))
+        if prior.func is DeepPrior and not (cfg.restarts > 1 and restarts_batched(cfg)):  # vmap: NCHW (layout.py)
+            prior = functools.partial(prior, memory_format=memory_format)
         if cfg.check_fit and choice("prior", "deep") == "deep":
             _preflight(cfg, settings, physics.scale, images, dtype)
         return DeepImagePrior(
@@ -136,7 +147,7 @@ def build_module(cfg: DictConfig, dtype: torch.dtype = torch.float32, images: di
             eval_every=task.eval_every,
             seed=cfg.seed,
             restarts=cfg.restarts,
-            restarts_batched=_restarts_batched(cfg),
+            restarts_batched=restarts_batched(cfg),
             **images,
         )
 
@@ -186,7 +197,7 @@ def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype:
     preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
 
 
-def _restarts_batched(cfg: DictConfig) -> bool:
+def restarts_batched(cfg: DictConfig) -> bool:
     """Batched restarts (one vmapped computation) pay off on a GPU; on a CPU the sequential networks are
     faster (experiments/benchmarks/suite.md). restarts_batched=true|false decides instead of `auto`."""
     if cfg.restarts_batched != "auto":

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.build import build_module, build_stopping, describe
+from dip_lightning.build import build_module, build_stopping, describe, restarts_batched
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
@@ -27,6 +27,7 @@ from dip_lightning.config.location import config_dir
 from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.config.schema import check_config
 from dip_lightning.errors import InputError
+from dip_lightning.hardware.layout import resolve_memory_format, torch_format
 from dip_lightning.hardware.precision import compute_dtype, resolve_precision
 from dip_lightning.reporting.plots import learning_curve
 from dip_lightning.run.folder import RESULTS_FILE
@@ -60,8 +61,11 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
-    module = build_module(cfg, compute_dtype(precision), images)
-    record = describe(cfg, module)
+    batched = cfg.restarts > 1 and restarts_batched(cfg)
+    requested = cfg.trainer.get("memory_format", "auto")
+    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched)
+    module = build_module(cfg, compute_dtype(precision), images, torch_format(layout))
+    record = {**describe(cfg, module), "memory_format": layout}
     writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
     if "wandb" in (cfg.get("logger") or {}):
@@ -73,7 +77,8 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
         callbacks.insert(0, rule)  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))
-    trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
+    settings = {key: value for key, value in cfg.trainer.items() if key != "memory_format"}  # not the Trainer's
+    trainer = instantiate(settings, precision=precision, callbacks=callbacks, logger=loggers or False)
     log_setup(trainer.loggers, cfg, module, trainer)
     fitted = record["arch"] or f"{record['prior']} prior"
     log.info(f"{record['task']} with {fitted} ({module.num_params:,} parameters) on {record['image']}")

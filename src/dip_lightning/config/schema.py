@@ -25,6 +25,7 @@ from dip_lightning.config.allowed import (
     shown,
 )
 from dip_lightning.errors import InputError
+from dip_lightning.hardware.layout import MEMORY_FORMATS
 from dip_lightning.nets.layers import ACTIVATIONS, DOWNSAMPLE_MODES, NORMS, PADDINGS
 from dip_lightning.priors.inputs import INPUT_TYPES
 
@@ -150,6 +151,7 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps"),
         "devices": integer(1) | one_of("auto"),
         "precision": one_of("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"),
+        "memory_format": one_of(*MEMORY_FORMATS),
         "max_steps": STEPS,
         "max_epochs": one_of(-1) | integer(1),
         "log_every_n_steps": STEPS,

@@ -17,7 +17,8 @@ class DeepPrior(nn.Module):
     meshgrid, `input_image` (input_type=image: flash / no-flash feeds the flash photo) or the observation
     itself (input_type=observation, as SURE needs); `reg_noise_std` perturbs z with fresh Gaussian noise
     at every step (input-noise regularisation). `activation_checkpointing` ("all", or N outer levels of a
-    skip network) trades compute for memory."""
+    skip network) trades compute for memory. `memory_format` is the layout of the network's weights and of
+    z (torch.channels_last where it is faster: hardware/layout.py); the layers keep it from there."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class DeepPrior(nn.Module):
         input_image: str | torch.Tensor | None,
         reg_noise_std: float,
         activation_checkpointing: str | int | None,
+        memory_format: torch.memory_format = torch.contiguous_format,
     ):
         super().__init__()
         if not reg_noise_std >= 0:
@@ -46,8 +48,8 @@ class DeepPrior(nn.Module):
             input_depth = channels  # the observation's own channels
         self.net = build_network(
             net, activation_checkpointing, num_input_channels=input_depth, num_output_channels=channels
-        )
-        self.input_depth = input_depth
+        ).to(memory_format=memory_format)
+        self.input_depth, self.memory_format = input_depth, memory_format
         self.register_buffer("z", None)
 
     @property
@@ -66,10 +68,11 @@ class DeepPrior(nn.Module):
                     "input_type=observation feeds the observation to the network: it must have the restoration's "
                     "size (not super-resolution)"
                 )
-            self.z = observed.clone()
+            self.z = observed.clone(memory_format=self.memory_format)
             return
         if self.input_image is None:
             self.z = make_input(self.input_type, self.input_depth, height, width, generator)
+            self.z = self.z.contiguous(memory_format=self.memory_format)
             return
         scale = height // crop.height
         expected = (crop.source_height * scale, crop.source_width * scale)
@@ -78,7 +81,7 @@ class DeepPrior(nn.Module):
                 f"the input image is {self.input_image.shape[-1]}x{self.input_image.shape[-2]} but the "
                 f"restoration's source is {expected[1]}x{expected[0]}: they must have the same size"
             )
-        self.z = crop(self.input_image, scale)[None].contiguous()
+        self.z = crop(self.input_image, scale)[None].contiguous(memory_format=self.memory_format)
 
     @property
     def input(self) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""`trainer.memory_format=auto`: the deep prior's network and its input z in channels_last (NHWC) where
+that makes the step faster, in PyTorch's default contiguous layout (NCHW) elsewhere.
+
+oneDNN, which runs PyTorch's CPU convolutions, keeps its own blocked NHWC-like layout for them: an NCHW
+tensor is reordered into it before every convolution and back after, in the forward and the backward
+pass. In channels_last those reorders go, and the layers between the convolutions (BatchNorm,
+LeakyReLU, reflection padding, bilinear upsampling, the skip concatenation) keep the layout, so no
+conversion replaces them (experiments/benchmarks/layout.md). As with the precision, the facts about the
+hardware are gathered apart from the decision (hardware/precision.py), so that the tests drive the
+decision with fake ones.
+"""
+
+import logging
+from typing import NamedTuple
+
+import torch
+
+from dip_lightning.errors import InputError
+from dip_lightning.hardware.precision import AUTO, HardwareFacts, compute_dtype, hardware_facts, native_bf16
+from dip_lightning.hardware.precision import resolve_accelerator as resolve_device
+
+log = logging.getLogger(__name__)
+
+CHANNELS_LAST, CONTIGUOUS = "channels_last", "contiguous"
+MEMORY_FORMATS = (AUTO, CHANNELS_LAST, CONTIGUOUS)  # what trainer.memory_format may be
+TORCH_FORMATS = {CHANNELS_LAST: torch.channels_last, CONTIGUOUS: torch.contiguous_format}
+
+
+class LayoutChoice(NamedTuple):
+    memory_format: str  # channels_last | contiguous
+    reason: str  # one line for the run's log
+
+
+def choose_memory_format(
+    requested: str, accelerator: str, precision: str | int, facts: HardwareFacts, batched_restarts: bool = False
+) -> LayoutChoice:
+    """`auto` becomes channels_last on a CPU computing in bf16 natively (oneDNN's preferred layout for
+    bf16 convolutions: steps 1.2-1.3x faster at 256-512 px) or in fp32 with AVX-512 (1.2-1.3x at 256-512
+    px), contiguous elsewhere: in fp32 on an AVX2 CPU (oneDNN's AVX2 kernels ran the backward
+    convolutions 2x slower in NHWC, the step 2.5x slower), where bf16 is emulated, and on a GPU or MPS,
+    where channels_last was not measured. Any other value is kept as given. Batched restarts (one vmapped
+    computation over stacked weights) run contiguous: in channels_last some of their 1x1 convolutions got
+    wrong weight gradients (torch 2.13), so channels_last with them is refused."""
+    if batched_restarts:
+        if requested == CHANNELS_LAST:
+            raise InputError(
+                "trainer.memory_format=channels_last does not combine with batched restarts (their vmapped 1x1 "
+                "convolutions get wrong gradients in it): set restarts_batched=false or trainer.memory_format=auto"
+            )
+        if requested == AUTO:
+            return _auto(CONTIGUOUS, "batched restarts run in NCHW")
+    if requested != AUTO:
+        return LayoutChoice(requested, f"trainer.memory_format={requested} as configured")
+    dtype = compute_dtype(precision)
+    if accelerator != "cpu":
+        return _auto(CONTIGUOUS, f"channels_last is not measured on {accelerator}")
+    if dtype == torch.bfloat16:
+        native, why = native_bf16(accelerator, facts)
+        if native:
+            return _auto(CHANNELS_LAST, f"bf16 on {_cpu(facts)}: oneDNN's bf16 convolutions prefer NHWC")
+        return _auto(CONTIGUOUS, f"bf16 is emulated on {_cpu(facts)}")
+    if dtype == torch.float32:
+        if facts.cpu_capability.startswith("AVX512"):
+            return _auto(CHANNELS_LAST, f"fp32 on {_cpu(facts)}: oneDNN's AVX-512 convolutions are faster in NHWC")
+        return _auto(CONTIGUOUS, f"fp32 on {_cpu(facts)}: oneDNN's AVX2 convolutions are slower in NHWC")
+    return _auto(CONTIGUOUS, f"{dtype} is not measured in channels_last on {_cpu(facts)}")
+
+
+def _auto(memory_format: str, why: str) -> LayoutChoice:
+    return LayoutChoice(memory_format, f"trainer.memory_format=auto chose {memory_format}: {why}")
+
+
+def _cpu(facts: HardwareFacts) -> str:
+    return f"the CPU ({facts.device_name}, {facts.cpu_capability})"
+
+
+def resolve_memory_format(
+    requested: str, accelerator: str, precision: str | int, batched_restarts: bool = False
+) -> str:
+    """The memory format of the fit for `trainer.memory_format`, given the accelerator, the precision the
+    Trainer runs (after `trainer.precision=auto` is resolved) and whether restarts are batched; logs why."""
+    device = resolve_device(accelerator)
+    choice = choose_memory_format(str(requested), device, precision, hardware_facts(device), batched_restarts)
+    log.info(choice.reason)
+    return choice.memory_format
+
+
+def torch_format(memory_format: str) -> torch.memory_format:
+    """torch's object for a resolved memory format's name."""
+    return TORCH_FORMATS[memory_format]

@@ -1,0 +1,150 @@
+"""trainer.memory_format=auto: the decision is a pure function of the hardware facts and the precision,
+driven here with fake ones; a step in channels_last computes what the contiguous fp32 step does."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dip_lightning.build import build_module
+from dip_lightning.config.schema import check_config
+from dip_lightning.errors import InputError
+from dip_lightning.hardware import layout
+from dip_lightning.hardware.layout import choose_memory_format, torch_format
+from dip_lightning.hardware.precision import HardwareFacts
+from dip_lightning.train import run
+
+TINY = [
+    "image.max_size=32",
+    "arch.num_channels_down=[8,8]",
+    "arch.num_channels_up=[8,8]",
+    "arch.num_channels_skip=[2,2]",
+    "task.num_iter=3",
+    "threads=1",
+]
+CHANNELS_LAST = torch.channels_last
+ZEN4 = HardwareFacts("AMD EPYC", "AVX512", cpu_bf16_instructions=True, mkldnn_bf16=True)
+SKYLAKE = HardwareFacts("Xeon", "AVX512", cpu_bf16_instructions=False, mkldnn_bf16=True)  # oneDNN emulates bf16
+ZEN2 = HardwareFacts("AMD EPYC", "AVX2", cpu_bf16_instructions=False, mkldnn_bf16=False)
+OLD_TORCH_AVX2 = HardwareFacts("CPU", "AVX2", cpu_bf16_instructions=None, mkldnn_bf16=False)
+A100 = HardwareFacts("NVIDIA A100", cuda_bf16=True)
+
+
+@pytest.mark.parametrize(
+    "accelerator, precision, facts, expected, words",
+    [
+        ("cpu", "bf16-mixed", ZEN4, "channels_last", "bf16 convolutions prefer NHWC"),
+        ("cpu", "bf16-true", ZEN4, "channels_last", "AVX512"),
+        ("cpu", "bf16-mixed", SKYLAKE, "contiguous", "bf16 is emulated"),
+        ("cpu", "bf16-mixed", ZEN2, "contiguous", "bf16 is emulated"),
+        ("cpu", "32-true", ZEN4, "channels_last", "AVX-512 convolutions are faster"),
+        ("cpu", "32-true", SKYLAKE, "channels_last", "AVX-512 convolutions are faster"),
+        ("cpu", "32-true", ZEN2, "contiguous", "AVX2 convolutions are slower"),
+        ("cpu", 32, OLD_TORCH_AVX2, "contiguous", "AVX2"),
+        ("cpu", "32-true", HardwareFacts("CPU", "DEFAULT"), "contiguous", "DEFAULT"),
+        ("cpu", "16-mixed", ZEN4, "contiguous", "torch.float16 is not measured"),
+        ("cuda", "bf16-mixed", A100, "contiguous", "not measured on cuda"),
+        ("mps", "32-true", ZEN4, "contiguous", "not measured on mps"),
+    ],
+)
+def test_auto_picks_channels_last_where_it_was_measured_faster(accelerator, precision, facts, expected, words):
+    choice = choose_memory_format("auto", accelerator, precision, facts)
+    assert choice.memory_format == expected
+    assert choice.reason.startswith(f"trainer.memory_format=auto chose {expected}: ") and words in choice.reason
+    assert "\n" not in choice.reason
+
+
+@pytest.mark.parametrize("requested", ["channels_last", "contiguous"])
+def test_an_explicit_memory_format_passes_through_unchanged(requested):
+    for accelerator, facts in (("cpu", ZEN2), ("cuda", A100)):
+        choice = choose_memory_format(requested, accelerator, "bf16-mixed", facts)
+        assert choice == (requested, f"trainer.memory_format={requested} as configured")
+
+
+def test_batched_restarts_run_contiguous_and_refuse_channels_last():
+    choice = choose_memory_format("auto", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)
+    assert choice == ("contiguous", "trainer.memory_format=auto chose contiguous: batched restarts run in NCHW")
+    assert choose_memory_format("contiguous", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)[0] == "contiguous"
+    with pytest.raises(InputError, match="channels_last does not combine with batched restarts"):
+        choose_memory_format("channels_last", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)
+
+
+def test_batched_restarts_are_built_contiguous_whatever_they_are_given(configure):
+    cfg = configure(*TINY, "restarts=2", "restarts_batched=true")
+    stacked = build_module(cfg, memory_format=CHANNELS_LAST).prior.stacked
+    assert all(p.is_contiguous() for p in stacked.values())
+    in_turn = build_module(configure(*TINY, "restarts=2", "restarts_batched=false"), memory_format=CHANNELS_LAST)
+    assert all(prior.z.is_contiguous(memory_format=CHANNELS_LAST) for prior in in_turn.prior.priors)
+
+
+def test_the_choice_is_logged_and_named_for_torch(monkeypatch, caplog):
+    monkeypatch.setattr(layout, "hardware_facts", lambda accelerator: ZEN4)
+    with caplog.at_level(logging.INFO, logger="dip_lightning.hardware.layout"):
+        assert layout.resolve_memory_format("auto", "cpu", "bf16-mixed") == "channels_last"
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert caplog.records[0].getMessage().startswith("trainer.memory_format=auto chose channels_last")
+    assert torch_format("channels_last") is CHANNELS_LAST and torch_format("contiguous") is torch.contiguous_format
+
+
+def test_a_misspelt_memory_format_is_refused_in_one_line(configure):
+    with pytest.raises(InputError) as error:
+        check_config(configure("trainer.memory_format=nhwc"))
+    assert str(error.value) == "trainer.memory_format must be auto | channels_last | contiguous, got 'nhwc'"
+
+
+def forward_backward(module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's output and the gradient of the module's data term (all parameters in one vector), in
+    `dtype` (bf16: under autocast, as bf16-mixed runs it)."""
+    prior = module.prior
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        output = prior(prior.z)
+    F.mse_loss(output.float(), module.observed).backward()
+    return output.detach(), torch.cat([p.grad.flatten() for p in prior.parameters()])
+
+
+def test_every_layer_of_the_skip_network_keeps_channels_last(configure):
+    module = build_module(configure(*TINY), memory_format=CHANNELS_LAST)
+    net, z = module.prior.net, module.prior.z
+    assert z.is_contiguous(memory_format=CHANNELS_LAST) and not z.is_contiguous()
+    kept, lost = [], []
+
+    def note(layer, inputs, output):
+        (kept if output.is_contiguous(memory_format=CHANNELS_LAST) else lost).append(type(layer).__name__)
+
+    for layer in net.modules():
+        if not list(layer.children()):
+            layer.register_forward_hook(note)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = net(z)
+    output.float().mean().backward()
+    assert lost == []
+    assert {"Conv2d", "BatchNorm2d", "LeakyReLU", "ReflectionPad2d", "Upsample", "Sigmoid"} <= set(kept)
+    weights = [p for p in net.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=CHANNELS_LAST) for p in weights)
+    assert all(p.grad.is_contiguous(memory_format=CHANNELS_LAST) for p in weights)
+
+
+def test_a_step_in_channels_last_computes_what_the_contiguous_fp32_step_does(configure):
+    cfg = configure(*TINY)
+    output, gradient = forward_backward(build_module(cfg), torch.float32)
+    for dtype, atol, rtol in ((torch.float32, 1e-5, 1e-4), (torch.bfloat16, 0.02, 0.15)):
+        module = build_module(cfg, dtype, memory_format=CHANNELS_LAST)
+        assert module.prior.z.is_contiguous(memory_format=CHANNELS_LAST)
+        output_cl, gradient_cl = forward_backward(module, dtype)
+        assert output_cl.dtype == dtype and output_cl.is_contiguous(memory_format=CHANNELS_LAST)
+        torch.testing.assert_close(output_cl.float(), output, rtol=0, atol=atol, msg=f"the output in {dtype}")
+        error = ((gradient_cl - gradient).norm() / gradient.norm()).item()
+        assert error < rtol, f"the gradient in {dtype} is {error:.2g} off"
+    assert gradient.norm() > 0 and output.std() > 0.01  # a network whose output and gradient say something
+
+
+def test_a_run_records_its_memory_format(configure, caplog):
+    cfg = configure(*TINY, "trainer.precision=32-true", "trainer.memory_format=channels_last")
+    with caplog.at_level(logging.INFO, logger="dip_lightning.hardware.layout"):
+        results = run(cfg)
+    assert results["status"] == "finished" and results["steps"] == 3
+    assert json.loads((Path(cfg.output_dir) / "results.json").read_text())["memory_format"] == "channels_last"
+    assert "trainer.memory_format=channels_last as configured" in caplog.text
