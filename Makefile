@@ -4,10 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-slow test-cluster lint format bench bench-es paper-mini wandb-sync clean
+.PHONY: help install run test test-slow test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## make .venv with the locked dependencies and the project (editable)
 
@@ -32,8 +32,8 @@ test-cluster: install ## sweeps on a real SLURM and Ray cluster started here (ro
 bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
 	$(BIN)/python experiments/benchmarks/suite.py
 
-bench-es: install ## stopping and restarts against the fixed budget on ../shared/data (experiments/es_benchmark.md; about 1.5 hours)
-	$(BIN)/python experiments/es_benchmark.py
+bench-stopping: install ## ES-WMV and held-out validation against the fixed budget on ../shared/data (experiments/stopping_benchmark.md; about 1.5 hours alone)
+	$(BIN)/python experiments/stopping_benchmark.py
 
 paper-mini: install ## the paper presets on 128 px crops, about 45 minutes on 2 cores (experiments/RESULTS.md)
 	$(BIN)/python experiments/paper_mini.py

@@ -56,6 +56,8 @@ CASES = {
     "deblur 64 flowers": ("report", ["task=deblur"], 1800, "Set14/flowers.png", 64, False),
     "jpeg q10 64 foreman": ("tune", ["task=jpeg"], 2400, "Set14/foreman.png", 64, False),
     "denoise s25 128 Set14 face": ("report", ["task=denoise"], 1800, "Set14/face.png", 128, False),
+    # the failure the stopping issue reported: ES-WMV's variance kept falling on this 64 x 64 photo
+    "denoise s25 64 astronaut": ("tune", ["task=denoise"], 3000, "astronaut", 64, False),
 }
 ES_PATIENCE = (300, 500, 1000)
 ES_MIN_DELTA = (0.0, 0.001, 0.003, 0.01, 0.03)
@@ -118,7 +120,10 @@ def run_case(name: str) -> dict:
     from dip_lightning.build import build_stopping
 
     half, overrides, budget, image, size, also_full = CASES[name]
-    common = [*overrides, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
+    if "/" in image:  # a file of ../shared/data, its central size x size pixels
+        common = [*overrides, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
+    else:  # an embedded photo, shrunk to `size` on its longer side
+        common = [*overrides, f"image={image}", f"image.max_size={size}"]
     common += [f"task.num_iter={budget}"]
     started = time.perf_counter()
     cfg = config([*common, "stopping=validation", "stopping.patience=1000000000"])  # records, never stops
@@ -196,14 +201,17 @@ def summary(outcomes: list[dict]) -> dict:
 
 
 def choose(results: list[dict], family: str) -> str:
-    """The setting of a rule family with the lowest mean gap on the tune half, ties by worst case."""
+    """The setting of a rule family with the lowest mean gap on the tune half (to 0.01 dB), ties by the worst
+    gap (to 0.01 dB), then by the fewest steps."""
     tune = [r for r in results if r["half"] == "tune"]
     candidates = {name: rule for name, rule in rules().items() if name.startswith(family)}
     scored = {
         name: summary([outcome(r["trace"], rule(r["trace"]), r["budget"]) for r in tune])
         for name, rule in candidates.items()
     }
-    return min(scored, key=lambda name: (round(scored[name]["mean_gap"], 2), scored[name]["worst_gap"]))
+    return min(
+        scored, key=lambda n: (round(scored[n]["mean_gap"], 2), round(scored[n]["worst_gap"], 2), scored[n]["used"])
+    )
 
 
 def analyse(results: list[dict], minutes: float | None, command: str) -> str:

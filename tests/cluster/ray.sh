@@ -32,6 +32,7 @@ stop_pid_file() {  # end the process whose pid is in $1 (SIGTERM, then SIGKILL a
     local file=$1 pid
     [[ -f "$file" ]] || return 0
     pid=$(cat "$file")
+    tr "\0" " " < "/proc/$pid/cmdline" 2>/dev/null | grep -q "ray start.*$port" || { rm -f "$file"; return 0; }  # not ours
     if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then
         for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
@@ -45,7 +46,8 @@ start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     common=(--block --node-ip-address=127.0.0.1 --num-cpus=1 --object-store-memory=100000000 --disable-usage-stats)
-    setsid "$ray" start --head --port="$port" --temp-dir="$dir/t" --include-dashboard=false "${common[@]}" \
+    setsid "$ray" start --head --port="$port" --ray-client-server-port=$((port + 1)) --dashboard-port=$((port + 2)) \
+        --temp-dir="$dir/t" --include-dashboard=false "${common[@]}" \
         > "$dir/head.log" 2>&1 < /dev/null &
     echo $! > "$dir/head.pid"
     for _ in $(seq 120); do  # up to 60 s for the head

@@ -24,11 +24,20 @@ stop_pid_file() {  # kill the daemon whose pid is in $1, wait up to 10 s for it 
     local file=$1 pid
     [[ -f "$file" ]] || return 0
     pid=$(cat "$file")
+    grep -q -- "$dir" "/proc/$pid/cmdline" 2>/dev/null || { rm -f "$file"; return 0; }  # not ours (any more)
     if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$file"
+}
+
+descendants() {  # the processes under $1, deepest first
+    local child
+    for child in $(pgrep -P "$1" || true); do
+        descendants "$child"
+        echo "$child"
+    done
 }
 
 case "$command" in
@@ -97,12 +106,21 @@ CONF
     exit 1
     ;;
 stop)
-    if [[ -f "$dir/slurm.conf" ]]; then
-        SLURM_CONF=$dir/slurm.conf scancel --full --quiet --signal=KILL --partition=debug,urgent 2>/dev/null || true
+    dir=$(cd "$dir" 2>/dev/null && pwd || echo "$dir")
+    if [[ -f "$dir/slurm.conf" ]]; then  # cancel every job of this cluster, give them up to 30 s to end
+        export SLURM_CONF=$dir/slurm.conf
+        scancel --user="$(id -un)" 2>/dev/null || true
+        for _ in $(seq 150); do [[ -z "$(squeue -h 2>/dev/null)" ]] && break; sleep 0.2; done
     fi
     stop_pid_file "$dir/slurmd.pid"
     stop_pid_file "$dir/slurmctld.pid"
     stop_pid_file "$dir/munge/munged.pid"
+    # job steps still there (their slurmd went first): those whose environment names this cluster
+    for pid in $(pgrep -x slurmstepd || true); do
+        if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$dir/slurm.conf"; then
+            kill -9 $(descendants "$pid") "$pid" 2>/dev/null || true
+        fi
+    done
     ;;
 *)
     echo "usage: $0 start|stop DIR" >&2
