@@ -148,3 +148,9 @@ def test_a_run_records_its_memory_format(configure, caplog):
     assert results["status"] == "finished" and results["steps"] == 3
     assert json.loads((Path(cfg.output_dir) / "results.json").read_text())["memory_format"] == "channels_last"
     assert "trainer.memory_format=channels_last as configured" in caplog.text
+
+
+def test_lbfgs_runs_contiguous_and_refuses_channels_last():
+    assert choose_memory_format("auto", "cpu", "bf16-mixed", ZEN4, flat_optimizer=True)[0] == "contiguous"
+    with pytest.raises(InputError, match="does not combine with optimizer=lbfgs"):
+        choose_memory_format("channels_last", "cpu", "bf16-mixed", ZEN4, flat_optimizer=True)

@@ -32,6 +32,11 @@ class FakeOutputs:
         return [step for step, parts, _ in self.kept if part in parts][-1]
 
 
+def as_module(fit: FakeOutputs) -> SimpleNamespace:
+    """What the callback sees of a module: its outputs, and `log` (the rule logs its statistic)."""
+    return SimpleNamespace(outputs=fit, log=lambda *args, **kwargs: None)
+
+
 def feed(outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0.0) -> FakeOutputs:
     detector = lambda generator: WindowedVariance(10, patience, generator=generator, min_delta=min_delta)  # noqa: E731
     callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag)
@@ -39,7 +44,13 @@ def feed(outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0
     for output in outputs:
         fit.step += 1
         trainer = SimpleNamespace(should_stop=False)
-        callback.on_train_batch_end(trainer, SimpleNamespace(outputs=fit), {"output": output, "valid": [True]}, None, 0)
+        callback.on_train_batch_end(
+            trainer,
+            as_module(fit),
+            {"output": output, "valid": [True]},
+            None,
+            0,
+        )
         if fit.stop_reason:
             break
     return fit
@@ -97,7 +108,13 @@ def test_a_run_that_ends_keeps_the_average_it_has():
     for step, output in enumerate(outputs[:70], start=1):
         fit.step = step
         trainer = SimpleNamespace(should_stop=step == 70)
-        callback.on_train_batch_end(trainer, SimpleNamespace(outputs=fit), {"output": output, "valid": [True]}, None, 0)
+        callback.on_train_batch_end(
+            trainer,
+            as_module(fit),
+            {"output": output, "valid": [True]},
+            None,
+            0,
+        )
     assert fit.stop_reason is None and fit.last_kept("output") < 70 and fit.last_kept("output_avg") == 70
 
 

@@ -210,7 +210,7 @@ def hydra_config(sweep_dir: Path, cwd: Path):
 
 def test_callback_summarises_the_sweep_and_never_raises(sweep, tmp_path, caplog):
     callback = SweepSummary()
-    with caplog.at_level(logging.INFO, logger="dip_lightning.summary"):
+    with caplog.at_level(logging.INFO, logger="dip_lightning.reporting.summary"):
         callback.on_multirun_end(hydra_config(Path("multirun"), tmp_path))  # relative to where Hydra started
         assert f"sweep summary: {sweep / 'summary.md'}" in caplog.text
         callback.on_multirun_end(hydra_config(tmp_path / "nowhere", tmp_path))

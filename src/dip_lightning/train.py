@@ -63,7 +63,8 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     batched = cfg.restarts > 1 and restarts_batched(cfg)
     requested = cfg.trainer.get("memory_format", "auto")
-    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched)
+    flat = str(cfg.optimizer.get("_target_", "")).endswith("LBFGS")
+    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat)
     module = build_module(cfg, compute_dtype(precision), images, torch_format(layout))
     record = {**describe(cfg, module), "memory_format": layout}
     writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)

@@ -32,15 +32,20 @@ class LayoutChoice(NamedTuple):
 
 
 def choose_memory_format(
-    requested: str, accelerator: str, precision: str | int, facts: HardwareFacts, batched_restarts: bool = False
+    requested: str,
+    accelerator: str,
+    precision: str | int,
+    facts: HardwareFacts,
+    batched_restarts: bool = False,
+    flat_optimizer: bool = False,
 ) -> LayoutChoice:
     """`auto` becomes channels_last on a CPU computing in bf16 natively (oneDNN's preferred layout for
-    bf16 convolutions: steps 1.2-1.3x faster at 256-512 px) or in fp32 with AVX-512 (1.2-1.3x at 256-512
-    px), contiguous elsewhere: in fp32 on an AVX2 CPU (oneDNN's AVX2 kernels ran the backward
-    convolutions 2x slower in NHWC, the step 2.5x slower), where bf16 is emulated, and on a GPU or MPS,
-    where channels_last was not measured. Any other value is kept as given. Batched restarts (one vmapped
-    computation over stacked weights) run contiguous: in channels_last some of their 1x1 convolutions got
-    wrong weight gradients (torch 2.13), so channels_last with them is refused."""
+    bf16 convolutions) or in fp32 with AVX-512, contiguous elsewhere: in fp32 on an AVX2 CPU (oneDNN's AVX2
+    backward convolutions are slower in NHWC), where bf16 is emulated, and on a GPU or MPS, where
+    channels_last was not measured (experiments/benchmarks/layout.md has the numbers). Any other value is
+    kept as given. Batched restarts (one vmapped computation over stacked weights) run contiguous: in
+    channels_last some of their 1x1 convolutions got wrong weight gradients (torch 2.13), so channels_last
+    with them is refused."""
     if batched_restarts:
         if requested == CHANNELS_LAST:
             raise InputError(
@@ -49,6 +54,14 @@ def choose_memory_format(
             )
         if requested == AUTO:
             return _auto(CONTIGUOUS, "batched restarts run in NCHW")
+    if flat_optimizer:  # L-BFGS flattens the gradients with view(-1), which NHWC tensors refuse
+        if requested == CHANNELS_LAST:
+            raise InputError(
+                "trainer.memory_format=channels_last does not combine with optimizer=lbfgs (it flattens the "
+                "parameters' gradients in NCHW): set trainer.memory_format=auto or contiguous"
+            )
+        if requested == AUTO:
+            return _auto(CONTIGUOUS, "optimizer=lbfgs flattens the parameters in NCHW")
     if requested != AUTO:
         return LayoutChoice(requested, f"trainer.memory_format={requested} as configured")
     dtype = compute_dtype(precision)
@@ -75,12 +88,13 @@ def _cpu(facts: HardwareFacts) -> str:
 
 
 def resolve_memory_format(
-    requested: str, accelerator: str, precision: str | int, batched_restarts: bool = False
+    requested: str, accelerator: str, precision: str | int, batched_restarts: bool = False, flat_optimizer: bool = False
 ) -> str:
     """The memory format of the fit for `trainer.memory_format`, given the accelerator, the precision the
     Trainer runs (after `trainer.precision=auto` is resolved) and whether restarts are batched; logs why."""
     device = resolve_device(accelerator)
-    choice = choose_memory_format(str(requested), device, precision, hardware_facts(device), batched_restarts)
+    facts = hardware_facts(device)
+    choice = choose_memory_format(str(requested), device, precision, facts, batched_restarts, flat_optimizer)
     log.info(choice.reason)
     return choice.memory_format
 
