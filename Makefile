@@ -21,7 +21,7 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (about 5 minutes on 2 CPU cores)
-	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster"
+	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster" --durations=15
 
 test-slow: install ## the slow tests: the paper's images from ../shared/data (skipped where absent)
 	$(BIN)/python -m pytest -m "slow"
