@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-slow test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
+.PHONY: help install run test test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,10 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (about 5 minutes on 2 CPU cores)
-	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster" --durations=15
+	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster and not sweeps" --durations=15
+
+test-sweeps: install ## whole sweeps through the launchers and concurrent runs (about 2 minutes; CI runs them)
+	$(BIN)/python -m pytest -m "sweeps and not slow"
 
 test-slow: install ## the slow tests: the paper's images from ../shared/data (skipped where absent)
 	$(BIN)/python -m pytest -m "slow"

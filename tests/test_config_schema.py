@@ -218,6 +218,7 @@ def test_a_bad_setting_from_the_command_line_is_one_line_exit_2_and_recorded(tmp
     assert record["status"] == "failed: InputError: restarts must be an integer >= 1, got 'two'"
 
 
+@pytest.mark.sweeps
 def test_the_off_switches_run_in_a_sweep(tmp_path):
     off = ["scheduler=none", "logger=null", "callbacks=none", "stopping=null"]
     settings = ["experiment=smoke", *TINY, "task.num_iter=2", "check_fit=false", f"hydra.sweep.dir={tmp_path}"]

@@ -84,6 +84,7 @@ def test_restored_photos_keep_their_names_and_two_of_one_stem_stay_apart():
     assert output_names(["/x/a.jpg", "/x/a.png", "/x/c.tif"]) == ["a_jpg.png", "a_png.png", "c.png"]
 
 
+@pytest.mark.sweeps
 def test_a_folder_in_one_command_restores_each_photo_and_reports_the_damaged_one(tmp_path, photos):
     sweep = tmp_path / "sweep"
     command = [sys.executable, "-m", "dip_lightning", "task=denoise", f"observed_dir={photos}", *TINY]  # no -m needed

@@ -46,6 +46,7 @@ def test_each_preset_composes_and_runs_two_steps_on_a_tiny_crop(fit, preset):
     assert results["status"] == "finished" and results["steps"] == 2
 
 
+@pytest.mark.sweeps
 def test_a_preset_swept_over_a_folder_is_tabled_beside_the_paper_and_the_baselines(tmp_path):
     data = tmp_path / "data" / "cbm3d9"
     data.mkdir(parents=True)

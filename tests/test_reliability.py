@@ -81,6 +81,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, files, overrides, message):
         assert record["status"].startswith("failed: ") and message.split(":")[0] in record["status"]
 
 
+@pytest.mark.sweeps
 def test_a_bad_job_does_not_stop_the_sweep(tmp_path):
     sweep = ["-m", "experiment=smoke", *TINY, *QUIET, "task.sigma=-5,25", f"hydra.sweep.dir={tmp_path}"]
     result = dip(*sweep, cwd=tmp_path)
@@ -94,6 +95,7 @@ def test_a_bad_job_does_not_stop_the_sweep(tmp_path):
     assert float(rows[0]["psnr_avg"]) == finished["psnr_avg"]
 
 
+@pytest.mark.sweeps
 def test_two_runs_started_together_get_their_own_folders(tmp_path):
     command = [sys.executable, "-m", "dip_lightning", "experiment=smoke", *TINY, *QUIET, "task.num_iter=3"]
     runs = [subprocess.Popen([*command, f"seed={seed}"], cwd=tmp_path, stdout=subprocess.DEVNULL) for seed in (1, 2)]

@@ -72,6 +72,7 @@ def test_tensorboard_beside_the_csv_log_gets_curves_and_pictures(tmp_path):
     assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
 
 
+@pytest.mark.sweeps
 @pytest.mark.parametrize("launcher", ["parallel", "slurm_local"])
 def test_a_sweep_on_a_launcher_leaves_its_runs_and_their_table(tmp_path, launcher):
     sweep = tmp_path / "sweep"
