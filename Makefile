@@ -23,7 +23,7 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 test: install ## the fast tests (about 5 minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster and not sweeps" --durations=15
 
-test-sweeps: install ## whole sweeps through the launchers and concurrent runs (about 2 minutes; CI runs them)
+test-sweeps: install ## whole sweeps, concurrent runs and a killed run, in real processes (about 2 minutes; CI runs them)
 	$(BIN)/python -m pytest -m "sweeps and not slow"
 
 test-slow: install ## the slow tests: the paper's images from ../shared/data (skipped where absent)

@@ -218,6 +218,7 @@ def test_sigterm_saves_then_exits_143_with_a_checkpoint(tmp_path):
     assert (tmp_path / "run" / "checkpoint.ckpt").is_file()  # saved at the step it stopped
 
 
+@pytest.mark.sweeps
 def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     common = ["task.num_iter=300", "save_every=25", "checkpoint_every=50"]
     common += ["stopping=wmv", "stopping.detector.window=10", "stopping.detector.patience=100000"]  # its state too
