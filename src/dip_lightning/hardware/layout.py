@@ -44,24 +44,25 @@ def choose_memory_format(
     backward convolutions are slower in NHWC), where bf16 is emulated, and on a GPU or MPS, where
     channels_last was not measured (experiments/benchmarks/layout.md has the numbers). Any other value is
     kept as given. Batched restarts (one vmapped computation over stacked weights) run contiguous: in
-    channels_last some of their 1x1 convolutions got wrong weight gradients (torch 2.13), so channels_last
-    with them is refused."""
-    if batched_restarts:
-        if requested == CHANNELS_LAST:
-            raise InputError(
-                "trainer.memory_format=channels_last does not combine with batched restarts (their vmapped 1x1 "
-                "convolutions get wrong gradients in it): set restarts_batched=false or trainer.memory_format=auto"
-            )
-        if requested == AUTO:
-            return _auto(CONTIGUOUS, "batched restarts run in NCHW")
-    if flat_optimizer:  # L-BFGS flattens the gradients with view(-1), which NHWC tensors refuse
-        if requested == CHANNELS_LAST:
-            raise InputError(
-                "trainer.memory_format=channels_last does not combine with optimizer=lbfgs (it flattens the "
-                "parameters' gradients in NCHW): set trainer.memory_format=auto or contiguous"
-            )
-        if requested == AUTO:
-            return _auto(CONTIGUOUS, "optimizer=lbfgs flattens the parameters in NCHW")
+    channels_last some of their 1x1 convolutions got wrong weight gradients (torch 2.13), and L-BFGS
+    flattens its gradients with view: channels_last with either is refused."""
+    nchw_only = {  # what cannot run in NHWC: (why, the way out)
+        "batched restarts": (
+            batched_restarts,
+            "their vmapped 1x1 convolutions get wrong gradients in it",
+            "set restarts_batched=false or trainer.memory_format=auto",
+        ),
+        "optimizer=lbfgs": (
+            flat_optimizer,
+            "it flattens the parameters' gradients with view, in NCHW",
+            "set trainer.memory_format=auto or contiguous",
+        ),
+    }
+    for what, (applies, why, way_out) in nchw_only.items():
+        if applies and requested == CHANNELS_LAST:
+            raise InputError(f"trainer.memory_format=channels_last does not combine with {what} ({why}): {way_out}")
+        if applies and requested == AUTO:
+            return _auto(CONTIGUOUS, f"{what} run in NCHW ({why})")
     if requested != AUTO:
         return LayoutChoice(requested, f"trainer.memory_format={requested} as configured")
     dtype = compute_dtype(precision)
