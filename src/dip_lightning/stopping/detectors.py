@@ -119,14 +119,14 @@ class VarianceStopping:
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs to continue bit-identically (copies, safe to keep)."""
-        state = {name: _copy(getattr(self, name)) for name in self._state}
-        return {**state, "steps_seen": self.steps_seen, "pixel_index": _copy(self.pixels.index)}
+        state = {name: copy_or_none(getattr(self, name)) for name in self._state}
+        return {**state, "steps_seen": self.steps_seen, "pixel_index": copy_or_none(self.pixels.index)}
 
     def load_state_dict(self, state: dict) -> None:
         for name in self._state:
-            setattr(self, name, _copy(state[name]))
+            setattr(self, name, copy_or_none(state[name]))
         self.steps_seen = state["steps_seen"]
-        self.pixels.index = _copy(state["pixel_index"])
+        self.pixels.index = copy_or_none(state["pixel_index"])
 
 
 class WindowedVariance(VarianceStopping):
@@ -248,5 +248,5 @@ class ExponentialVariance(VarianceStopping):
         return (1 - self.alpha) * (self.variance + self.alpha * delta.square().mean(dim=1))
 
 
-def _copy(value: torch.Tensor | None) -> torch.Tensor | None:
+def copy_or_none(value: torch.Tensor | None) -> torch.Tensor | None:
     return None if value is None else value.clone()

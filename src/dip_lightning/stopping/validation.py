@@ -11,6 +11,7 @@ neither has reached a new lowest error for `patience` updates.
 import torch
 
 from dip_lightning.errors import InputError
+from dip_lightning.stopping.detectors import copy_or_none
 
 
 class RunningMinimum:
@@ -34,11 +35,11 @@ class RunningMinimum:
         return new_best
 
     def state_dict(self) -> dict:
-        return {name: _copy(getattr(self, name)) for name in ("best", "best_step", "waited")}
+        return {name: copy_or_none(getattr(self, name)) for name in ("best", "best_step", "waited")}
 
     def load_state_dict(self, state: dict) -> None:
         for name, value in state.items():
-            setattr(self, name, _copy(value))
+            setattr(self, name, copy_or_none(value))
 
 
 class HeldOutMinimum:
@@ -75,17 +76,13 @@ class HeldOutMinimum:
 
     def state_dict(self) -> dict:
         return {
-            "smoothed": _copy(self.smoothed),
-            "stopped": _copy(self.stopped),
+            "smoothed": copy_or_none(self.smoothed),
+            "stopped": copy_or_none(self.stopped),
             "output": self.output.state_dict(),
             "average": self.average.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.smoothed, self.stopped = _copy(state["smoothed"]), _copy(state["stopped"])
+        self.smoothed, self.stopped = copy_or_none(state["smoothed"]), copy_or_none(state["stopped"])
         self.output.load_state_dict(state["output"])
         self.average.load_state_dict(state["average"])
-
-
-def _copy(value: torch.Tensor | None) -> torch.Tensor | None:
-    return None if value is None else value.clone()
