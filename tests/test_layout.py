@@ -15,6 +15,7 @@ from dip_lightning.errors import InputError
 from dip_lightning.hardware import layout
 from dip_lightning.hardware.layout import choose_memory_format, torch_format
 from dip_lightning.hardware.precision import HardwareFacts
+from dip_lightning.nets.layers import ReflectionPad
 from dip_lightning.train import run
 
 TINY = [
@@ -122,10 +123,28 @@ def test_every_layer_of_the_skip_network_keeps_channels_last(configure):
         output = net(z)
     output.float().mean().backward()
     assert lost == []
-    assert {"Conv2d", "BatchNorm2d", "LeakyReLU", "ReflectionPad2d", "Upsample", "Sigmoid"} <= set(kept)
+    assert {"Conv2d", "BatchNorm2d", "LeakyReLU", "ReflectionPad", "Upsample", "Sigmoid"} <= set(kept)
     weights = [p for p in net.parameters() if p.dim() == 4]
     assert weights and all(p.is_contiguous(memory_format=CHANNELS_LAST) for p in weights)
     assert all(p.grad.is_contiguous(memory_format=CHANNELS_LAST) for p in weights)
+
+
+def test_reflection_padding_stays_in_bf16_under_autocast_with_the_same_values():
+    """Autocast pads in float32 (two casts around every padded convolution); the network's padding keeps
+    its input's dtype and layout, pads exactly as torch's, and passes gradients back within bf16 rounding
+    (it sums the two gradients of a reflected border pixel in bf16)."""
+    x = torch.randn(2, 8, 12, 12).to(torch.bfloat16).contiguous(memory_format=CHANNELS_LAST).requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    weights = torch.randn(2, 8, 14, 14)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        padded, padded_by_torch = ReflectionPad(1)(x), torch.nn.ReflectionPad2d(1)(reference)
+    assert padded.dtype == torch.bfloat16 and padded_by_torch.dtype == torch.float32
+    assert padded.is_contiguous(memory_format=CHANNELS_LAST)
+    torch.testing.assert_close(padded.float(), padded_by_torch, rtol=0, atol=0)
+    (padded.float() * weights).sum().backward()
+    (padded_by_torch * weights).sum().backward()
+    error = (x.grad.float() - reference.grad.float()).norm() / reference.grad.float().norm()
+    assert x.grad.dtype == torch.bfloat16 and error < 2**-8
 
 
 def test_a_step_in_channels_last_computes_what_the_contiguous_fp32_step_does(configure):

@@ -61,6 +61,7 @@ from dip_lightning.hardware.memory import (
 from dip_lightning.hardware.precision import hardware_facts, native_bf16
 from dip_lightning.module import DeepImagePrior
 from dip_lightning.nets.checkpointing import enable_checkpointing
+from dip_lightning.nets.layers import ReflectionPad
 
 SECTIONS = ("floor", "variants", "flops", "memory", "quality", "restarts")
 IMAGE = "astronaut"
@@ -99,6 +100,14 @@ def compile_net(module: DeepImagePrior) -> None:
 
 def checkpoint_net(module: DeepImagePrior) -> None:
     enable_checkpointing(module.prior.net)
+
+
+def autocast_padding(module: DeepImagePrior) -> None:
+    """The padding before nets.layers.ReflectionPad: nn.ReflectionPad2d, which autocast runs in float32."""
+    for parent in module.prior.net.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, ReflectionPad):
+                setattr(parent, name, torch.nn.ReflectionPad2d(child.padding))
 
 
 def adam(**options) -> Callable[[DeepImagePrior], None]:
@@ -143,6 +152,7 @@ VARIANTS = {
         Variant("bf16-mixed", precision="bf16-mixed"),
         Variant("channels_last", memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last", precision="bf16-mixed", memory_format=CHANNELS_LAST),
+        Variant("bf16-channels_last-autocast_padding", "bf16-mixed", autocast_padding, memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last-fused_adam", "bf16-mixed", adam(fused=True), memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last-foreach_adam", "bf16-mixed", adam(foreach=True), memory_format=CHANNELS_LAST),
         Variant("compile", prepare=compile_net),

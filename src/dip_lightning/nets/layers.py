@@ -25,6 +25,17 @@ NORMS = {
 }
 
 
+class ReflectionPad(nn.ReflectionPad2d):
+    """Reflection padding in its input's dtype. Autocast runs reflection_pad2d in float32 (it is on
+    autocast's float32 list), so under bf16 every padded convolution cast its input up and back down, in the
+    forward and the backward pass (experiments/benchmarks/profile.md); a copy of values needs no float32,
+    so the padded values are the same."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
 def per_level(value, levels: int, name: str) -> list:
     """Broadcast a scalar knob to every level, or check that a list has one entry per level."""
     if isinstance(value, (str, int, float)):
@@ -65,7 +76,7 @@ def conv(
     layers: list[nn.Module] = []
     padding = (kernel_size - 1) // 2
     if pad == "reflection" and padding > 0:
-        layers.append(nn.ReflectionPad2d(padding))
+        layers.append(ReflectionPad(padding))
         padding = 0
     downsampler = None
     if stride != 1 and downsample_mode != "stride":
