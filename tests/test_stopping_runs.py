@@ -13,6 +13,7 @@ from dip_lightning.build import build_module
 from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.stopping.callback import EarlyStopping
 from dip_lightning.stopping.detectors import WindowedVariance
+from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
 
 TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 SMALL = ["arch.num_channels_down=[16,16,16]", "arch.num_channels_up=[16,16,16]", "arch.num_channels_skip=[4,4,4]"]
@@ -32,21 +33,32 @@ class FakeOutputs:
         return [step for step, parts, _ in self.kept if part in parts][-1]
 
 
-def as_module(fit: FakeOutputs) -> SimpleNamespace:
-    """What the callback sees of a module: its outputs, and `log` (the rule logs its statistic)."""
-    return SimpleNamespace(outputs=fit, log=lambda *args, **kwargs: None)
+def as_module(fit: FakeOutputs, observed: torch.Tensor | None = None) -> SimpleNamespace:
+    """What the callback sees of a module: its outputs, `log` (the rule logs its statistic) and, for the
+    held-out gate, the observation and the physics (the identity)."""
+    physics = SimpleNamespace(operator=lambda image: image)
+    return SimpleNamespace(outputs=fit, log=lambda *args, **kwargs: None, observed=observed, physics=physics)
 
 
-def feed(outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0.0) -> FakeOutputs:
+def held_positions() -> torch.Tensor:
+    return HeldOutPixels(0.2, 1).draw(torch.ones(1, 1, 8, 8, dtype=torch.bool), torch.Generator().manual_seed(5))
+
+
+def feed(
+    outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0.0, observed: torch.Tensor | None = None
+) -> FakeOutputs:
+    """ES-WMV's callback on `outputs`; with an `observed` image, gated by held_positions() of it."""
     detector = lambda generator: WindowedVariance(10, patience, generator=generator, min_delta=min_delta)  # noqa: E731
-    callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag)
+    held_out = None if observed is None else HeldOutPixels(0.2, 1)
+    callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag, held_out=held_out)
+    callback.held = None if observed is None else held_positions()  # what setup draws and withholds
     fit = FakeOutputs()
     for output in outputs:
         fit.step += 1
         trainer = SimpleNamespace(should_stop=False)
         callback.on_train_batch_end(
             trainer,
-            as_module(fit),
+            as_module(fit, observed),
             {"output": output, "valid": [True]},
             None,
             0,
@@ -98,6 +110,25 @@ def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance()
         module = feed(outputs, average_lag=average_lag, patience=patience, min_delta=min_delta)
         expected = (module.last_kept("output"), module.step, module.last_kept("output_avg"))
         assert es_benchmark.es_decision(variance, patience, average_lag, min_delta) == expected
+    # gated by held-out pixels: outputs that settle on the noise of the fitted pixels from step 30 on
+    generator = torch.Generator().manual_seed(6)
+    image, wiggle, noise, memorised = (torch.randn(1, 3, 8, 8, generator=generator) for _ in range(4))
+    held = held_positions()
+    outputs = [
+        image + (-1) ** t * wiggle / t + 0.3 * (1 - 0.98 ** max(t - 30, 0)) * torch.where(held, memorised, noise)
+        for t in range(1, 201)
+    ]
+    observed = image + 0.3 * noise
+    recorder, variance = WindowedVariance(10, 10**9), []
+    for output in outputs:
+        recorder.update(output)
+        variance.append(None if recorder.variance is None else recorder.variance.item())
+    errors = [held_out_error(output - observed, held).item() for output in outputs]
+    module = feed(outputs, average_lag=20, patience=30, observed=observed)
+    expected = (module.last_kept("output"), module.step, module.last_kept("output_avg"))
+    assert es_benchmark.es_decision(variance, 30, 20, 0.0, errors) == expected
+    assert es_benchmark.es_decision(variance, 30, 20, 0.0) == (200, 200, 200)  # the variance alone: the end
+    assert expected[0] < 60 and expected[1] < 200  # gated: near the noise's arrival, and it stopped
 
 
 def test_a_run_that_ends_keeps_the_average_it_has():
@@ -163,7 +194,7 @@ def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):
 def test_a_budget_that_runs_out_first_keeps_the_lowest_variance_so_far(fit):
     results = fit(*TINY, "stopping=wmv", "stopping.detector.window=5", "task.num_iter=30")
     assert results["steps"] == 30
-    assert results["stop_reason"] == "ES-WMV: no stop in the 30 of 30 steps run"
+    assert results["stop_reason"] == "ES-WMV, gated by held-out pixels: no stop in the 30 of 30 steps run"
     assert 5 <= results["stop_step"] <= 30
 
 

@@ -2,6 +2,7 @@
 rule for a user's image, and what a run saves while a rule waits."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from dip_lightning.fitting.outputs import FitOutputs
 from dip_lightning.stopping.callback import EarlyStopping
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
-from dip_lightning.stopping.validation import HeldOutMinimum
+from dip_lightning.stopping.validation import HeldOutGate, HeldOutMinimum
 
 TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
@@ -64,20 +65,24 @@ def test_the_validation_detector_keeps_the_lowest_errors_and_stops_after_its_pat
 
 
 def test_a_variance_that_keeps_falling_does_not_keep_the_last_step(configure):
-    """On small images the network can memorise the noise and settle on it: ES-WMV's variance then falls
-    steeply to the peak and on, slowly, to the end. With the default min_delta the rule keeps the knee."""
-    settings = configure("stopping=wmv").stopping.detector
+    """On small images the network memorises the noise and settles on it: ES-WMV's variance then falls to
+    the peak and on to the end, while the error on pixels the fit never saw rises. The variance alone keeps
+    the last step; gated by the held-out error (stopping=wmv's default) it keeps the peak."""
+    settings = configure("stopping=wmv").stopping
     generator = torch.Generator().manual_seed(0)
-    image, pattern = torch.rand(1, 3, 16, 16, generator=generator), torch.randn(1, 3, 16, 16, generator=generator)
-    amplitude = [1 / (t + 1) if t < 60 else (1 / 61) * (1 - 1e-5 * (t - 60)) for t in range(400)]
-    detector = WindowedVariance(10, settings.patience, min_delta=settings.min_delta)
-    plain = WindowedVariance(10, settings.patience)
-    for step, scale in enumerate(amplitude, start=1):
-        output = image + (-1) ** step * scale * pattern  # the variance over the window falls at every step
-        detector.update(output, step)
+    truth, wiggle = torch.rand(1, 3, 16, 16, generator=generator), torch.randn(1, 3, 16, 16, generator=generator)
+    noise, memorised = (0.1 * torch.randn(1, 3, 16, 16, generator=generator) for _ in range(2))
+    observed = truth + noise
+    held = HeldOutPixels(0.2, 1).draw(torch.ones(1, 1, 16, 16, dtype=torch.bool), generator)
+    gated = WindowedVariance(10, settings.detector.patience, min_delta=settings.detector.min_delta)
+    gate, plain = HeldOutGate(settings.smoothing), WindowedVariance(10, 10**9)
+    for step in range(1, 401):
+        fitted = 1 - math.exp(-max(step - 60, 0) / 100)  # how much noise the network has memorised
+        output = truth + (-1) ** step * wiggle / step + fitted * torch.where(held, memorised, noise)
         plain.update(output, step)
-    assert plain.best_step.item() == 400  # without min_delta: the last step, the memorised noise
-    assert detector.best_step.item() < 90  # the knee, where the fall slowed
+        gate.kept(gated.update(output, step, gate.allows(held_out_error(output - observed, held))))
+    assert plain.best_step.item() == 400  # the variance never rose: the memorised noise
+    assert 40 <= gated.best_step.item() <= 90  # the peak, before the noise came in
 
 
 def test_an_output_kept_before_its_average_leaves_the_current_average_as_the_result():

@@ -116,7 +116,11 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
     },
     "torch.optim.lr_scheduler.CosineAnnealingLR": {"T_max": STEPS, "eta_min": number(0)},
     "torch.optim.lr_scheduler.StepLR": {"step_size": STEPS, "gamma": number(above=0)},
-    "dip_lightning.stopping.callback.EarlyStopping": {"name": TEXT, "average_lag": one_of("auto") | integer(0)},
+    "dip_lightning.stopping.callback.EarlyStopping": {
+        "name": TEXT,
+        "average_lag": one_of("auto") | integer(0),
+        "smoothing": number(above=0, high=1),
+    },
     "dip_lightning.stopping.detectors.WindowedVariance": {
         **_DETECTOR,
         "window": integer(2),

@@ -19,13 +19,31 @@ from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr, psnr_from_mse
 from dip_lightning.stopping.detectors import VarianceStopping
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
-from dip_lightning.stopping.validation import HeldOutMinimum
+from dip_lightning.stopping.validation import HeldOutGate, HeldOutMinimum
 
 
 def stop(trainer: pl.Trainer, module, reason: str) -> None:
     """End the fit at this step; `reason` becomes results.json's stop_reason."""
     module.outputs.stop_reason = reason
     trainer.should_stop = True
+
+
+def withhold_pixels(module, held_out: HeldOutPixels, seed: int) -> torch.Tensor:
+    """Draw `held_out` positions of the observation (from `seed`) and leave them out of the fit's data term;
+    return them, (1, 1, h, w) bool. Before the optimiser and the first step: the fit must never see them."""
+    operator, restored = module.physics.operator, module.outputs.output_avg
+    with torch.no_grad():
+        support = operator(torch.ones_like(restored[:1])).abs().sum(1, keepdim=True) > 0
+    held = held_out.draw(support, torch.Generator().manual_seed(seed + 3))
+    module.withhold(held)
+    return held
+
+
+def held_out_errors(module, held: torch.Tensor, *images: torch.Tensor) -> list[torch.Tensor]:
+    """Each image's error on the held-out positions, per fit."""
+    operator, observed = module.physics.operator, module.observed
+    with torch.no_grad():
+        return [held_out_error(operator(image) - observed, held) for image in images]
 
 
 def auto_average_lag(exp_weight: float | None) -> int:
@@ -39,41 +57,68 @@ class EarlyStopping(pl.Callback):
     about 1 / (1 - exp_weight) steps and keeps improving after the raw output's best, so the average is
     kept `average_lag` steps after the detected step (a newer detection starts a new wait; a fit that
     stops or runs out of budget first keeps the average it has then; until then a saved result holds the
-    current average). experiments/stopping_benchmark.md measures what the lag gains."""
+    current average). experiments/stopping_benchmark.md measures what the lag gains.
+
+    With `held_out` pixels (the default of stopping=wmv), a few observed pixels are left out of the fit and
+    gate the rule: a lower variance moves the kept step only if the smoothed error on those pixels is no
+    higher than at the kept step (HeldOutGate). Without them the variance alone decides, as the paper's."""
 
     def __init__(
-        self, name: str, detector: Callable[..., VarianceStopping], seed: int, average_lag: int | str = "auto"
+        self,
+        name: str,
+        detector: Callable[..., VarianceStopping],
+        seed: int,
+        average_lag: int | str = "auto",
+        held_out: HeldOutPixels | None = None,
+        smoothing: float = 0.1,
     ):
         """detector: the detector's settings (a partial); `seed` draws its pixel subset, if any;
-        average_lag: steps, or "auto": 3 / (1 - exp_weight) (300 at 0.99), 0 without averaging."""
+        average_lag: steps, or "auto": 3 / (1 - exp_weight) (300 at 0.99), 0 without averaging;
+        held_out: the pixels that gate the rule (None: no gate), their error smoothed by `smoothing`."""
         if average_lag != "auto" and (not isinstance(average_lag, int) or average_lag < 0):
             raise InputError(f"stopping.average_lag must be a number of steps >= 0 or auto, got {average_lag!r}")
-        self.name, self.average_lag = name, average_lag
+        self.name, self.average_lag, self.held_out, self.seed = name, average_lag, held_out, seed
         self.detector = detector(generator=torch.Generator().manual_seed(seed + 2))
+        self.gate = None if held_out is None else HeldOutGate(smoothing)
+        self.held: torch.Tensor | None = None  # (1, 1, h, w) bool: the held-out positions, with a gate
         self.due: torch.Tensor | None = None  # per fit: the step to keep its average at, -1 when none waits
+
+    def setup(self, trainer: pl.Trainer, module, stage: str) -> None:
+        if self.held_out is not None:
+            self.held = withhold_pixels(module, self.held_out, self.seed)
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
         module.outputs.rule = self.name
+        if self.held is not None:
+            self.held = self.held.to(module.device)
+            module.outputs.rule = f"{self.name}, gated by held-out pixels"
         if self.average_lag == "auto":
             self.average_lag = auto_average_lag(module.hparams.exp_weight)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         if outputs is None or not any(outputs["valid"]):  # an undone step brings no new output
             return
-        step = module.outputs.step
-        new_best = self.detector.update(outputs["output"], step)
+        step, allowed, logged = module.outputs.step, None, {}
+        if self.gate is not None:
+            (error,) = held_out_errors(module, self.held, outputs["output"])
+            allowed = self.gate.allows(error)
+            logged["psnr_held_out"] = error.mean()
+        new_best = self.detector.update(outputs["output"], step, allowed)
+        if self.gate is not None:
+            self.gate.kept(new_best)
         if self.due is None:
             self.due = torch.full_like(new_best, -1, dtype=torch.int64)
         self.due = torch.where(new_best, step + self.average_lag, self.due)
         ended = self.detector.stopped | trainer.should_stop  # a fit that ends keeps the average it has
         ripe = (self.due >= 0) & ((self.due <= step) | ended)
         self.due = self.due.masked_fill(ripe, -1)
-        flags = torch.stack([new_best.any(), ripe.any(), self.detector.stopped.all()]).double()
-        variance = self.detector.variance  # None until the window is full
-        values = flags if variance is None else torch.cat([flags, variance.mean().reshape(1)])
-        chosen, any_ripe, done, *statistic = values.tolist()  # one host sync
-        if statistic:  # why it stops, in every logger and on curves.png
-            module.log("output_variance", statistic[0])
+        flags = [new_best.any(), ripe.any(), self.detector.stopped.all()]
+        if self.detector.variance is not None:  # None until the window is full
+            logged["output_variance"] = self.detector.variance.mean()
+        values = torch.stack([value.double() for value in (*flags, *logged.values())])
+        chosen, any_ripe, done, *statistics = values.tolist()  # one host sync
+        for name, value in zip(logged, statistics, strict=True):  # why it stops, in every logger and on curves.png
+            module.log(name, psnr_from_mse(value) if name == "psnr_held_out" else value)
         if chosen:
             module.outputs.keep(new_best, ("output",), average_waits=self.average_lag > 0)
         if any_ripe:
@@ -83,16 +128,20 @@ class EarlyStopping(pl.Callback):
             stop(
                 trainer,
                 module,
-                f"{self.name}: the output's variance was lowest at step {steps} and not lower in the "
-                f"{self.detector.patience} steps after",
+                f"{self.name}: the output's variance was lowest at step {steps}"
+                + (" (of the steps whose held-out error was no higher)" if self.gate is not None else "")
+                + f" and not lower in the {self.detector.patience} steps after",
             )
 
     def state_dict(self) -> dict:
-        return {"detector": self.detector.state_dict(), "average_lag": self.average_lag, "due": self.due}
+        gate = None if self.gate is None else self.gate.state_dict()
+        return {"detector": self.detector.state_dict(), "average_lag": self.average_lag, "due": self.due, "gate": gate}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.detector.load_state_dict(state_dict["detector"])
         self.average_lag, self.due = state_dict["average_lag"], state_dict["due"]
+        if self.gate is not None and state_dict.get("gate") is not None:
+            self.gate.load_state_dict(state_dict["gate"])
 
 
 class ValidationStopping(pl.Callback):
@@ -107,12 +156,7 @@ class ValidationStopping(pl.Callback):
         self.held: torch.Tensor | None = None  # (1, 1, h, w) bool: the held-out positions of the observation
 
     def setup(self, trainer: pl.Trainer, module, stage: str) -> None:
-        """Before the optimiser and the first step: the fit must never see the held-out pixels."""
-        operator, restored = module.physics.operator, module.outputs.output_avg
-        with torch.no_grad():
-            support = operator(torch.ones_like(restored[:1])).abs().sum(1, keepdim=True) > 0
-        self.held = self.held_out.draw(support, torch.Generator().manual_seed(self.seed + 3))
-        module.withhold(self.held)
+        self.held = withhold_pixels(module, self.held_out, self.seed)
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
         module.outputs.rule = self.name
@@ -121,11 +165,10 @@ class ValidationStopping(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         if outputs is None or not any(outputs["valid"]):  # an undone step brings no new output
             return
-        with torch.no_grad():
-            operator, observed = module.physics.operator, module.observed
-            error = held_out_error(operator(outputs["output"]) - observed, self.held)
-            average = module.hparams.exp_weight is not None
-            error_avg = held_out_error(operator(outputs["output_avg"]) - observed, self.held) if average else None
+        if module.hparams.exp_weight is None:
+            (error,), error_avg = held_out_errors(module, self.held, outputs["output"]), None
+        else:
+            error, error_avg = held_out_errors(module, self.held, outputs["output"], outputs["output_avg"])
         new_output, new_average = self.detector.update(error, error_avg, module.outputs.step)
         errors = [error.mean()] + ([] if error_avg is None else [error_avg.mean()])
         flags = [new_output.any(), torch.zeros((), dtype=torch.bool) if new_average is None else new_average.any()]

@@ -53,9 +53,10 @@ class VarianceStopping:
     Before the first update the per-restart tensors are None; `variance` is None until the first VAR_t
     exists; `best_step` is 0 until a first best.
 
-    `min_delta` > 0 is what keeps a fit whose variance never rises from ending at its last step: on small
-    images the network memorises the noise and its output then settles too, so the variance goes on
-    falling, slowly, long after the peak of quality; only the steep fall before the peak counts then.
+    On small images the network memorises the noise and its output then settles on it, so the variance
+    goes on falling after the peak of quality and never rises again (experiments/stopping_benchmark.md:
+    the 64 x 64 astronaut falls faster after its peak than before). No threshold on the variance alone
+    tells that fall from the one before the peak; the callback's held-out gate does (`allowed`).
     """
 
     _state = ("variance", "best_variance", "best_step", "waited", "stopped")  # per-restart tensors, (N,)
@@ -77,9 +78,10 @@ class VarianceStopping:
         self.stopped: torch.Tensor | None = None  # bool
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor, step: int | None = None) -> torch.Tensor:
+    def update(self, x: torch.Tensor, step: int | None = None, allowed: torch.Tensor | None = None) -> torch.Tensor:
         """Watch the outputs x (N, C, H, W) of one step (numbered `step`, if given); return which restarts
-        reached a new best (N,)."""
+        reached a new best (N,). `allowed` (N,) bool: only these restarts may take a new best at this step
+        (a lower variance elsewhere counts as none: ES-WMV gated by held-out pixels)."""
         if x.dim() != 4:
             raise ValueError(f"expected outputs of shape (N, C, H, W), got {tuple(x.shape)}")
         values = self.pixels(x.detach())
@@ -95,6 +97,8 @@ class VarianceStopping:
         if self.steps_seen < self.start:
             return torch.zeros_like(self.stopped)
         new_best = ~self.stopped & (variance < self.best_variance * (1 - self.min_delta))
+        if allowed is not None:
+            new_best &= allowed
         self.best_variance = torch.where(new_best, variance, self.best_variance)
         self.best_step.masked_fill_(new_best, self.steps_seen if step is None else step)
         self.waited.add_(~self.stopped).masked_fill_(new_best, 0)

@@ -86,3 +86,36 @@ class HeldOutMinimum:
         self.smoothed, self.stopped = copy_or_none(state["smoothed"]), copy_or_none(state["stopped"])
         self.output.load_state_dict(state["output"])
         self.average.load_state_dict(state["average"])
+
+
+class HeldOutGate:
+    """ES-WMV's guard against an overfitted end: a later step may replace the kept one only if its smoothed
+    held-out error is no higher than the kept step's. A variance that keeps falling while the network
+    memorises the noise then moves the kept step no further than the peak of quality."""
+
+    def __init__(self, smoothing: float):
+        if not 0 < smoothing <= 1:
+            raise InputError(f"stopping.smoothing must be in (0, 1], got {smoothing}")
+        self.smoothing = smoothing
+        self.smoothed: torch.Tensor | None = None  # (N,) float64: the output's smoothed held-out error
+        self.at_kept: torch.Tensor | None = None  # (N,) float64: its value at the kept step (inf before one)
+
+    @torch.no_grad()
+    def allows(self, error: torch.Tensor) -> torch.Tensor:
+        """Take this step's held-out errors (N,); return which fits may keep this step (N,) bool."""
+        error = error.double()
+        if self.smoothed is None:
+            self.smoothed, self.at_kept = error.clone(), torch.full_like(error, torch.inf)
+        else:
+            self.smoothed += self.smoothing * (error - self.smoothed)
+        return self.smoothed <= self.at_kept
+
+    def kept(self, chosen: torch.Tensor) -> None:
+        """The fits in `chosen` (N,) bool kept this step."""
+        self.at_kept = torch.where(chosen, self.smoothed, self.at_kept)
+
+    def state_dict(self) -> dict:
+        return {"smoothed": copy_or_none(self.smoothed), "at_kept": copy_or_none(self.at_kept)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed, self.at_kept = copy_or_none(state["smoothed"]), copy_or_none(state["at_kept"])
