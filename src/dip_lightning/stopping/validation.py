@@ -107,6 +107,8 @@ class HeldOutGate:
         if self.smoothed is None:
             self.smoothed, self.at_kept = error.clone(), torch.full_like(error, torch.inf)
         else:
+            if self.smoothed.device != error.device:  # resumed from a checkpoint read onto the CPU
+                self.smoothed, self.at_kept = self.smoothed.to(error.device), self.at_kept.to(error.device)
             self.smoothed += self.smoothing * (error - self.smoothed)
         return self.smoothed <= self.at_kept
 
