@@ -121,7 +121,7 @@ def test_an_interrupted_run_saves_its_current_average_not_the_first_detections(c
     assert record["psnr_avg"] == pytest.approx(psnr(interrupt.average, module.ground_truth), abs=1e-3)
 
 
-def test_a_users_image_is_stopped_by_held_out_validation_by_default(fit, tmp_path):
+def test_a_users_noisy_image_is_stopped_by_held_out_validation_by_default(fit, tmp_path):
     noisy = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     path = write_png(tmp_path / "noisy.png", noisy)
     results = fit(*TINY, f"observed={path}", "task.num_iter=20")
@@ -130,6 +130,8 @@ def test_a_users_image_is_stopped_by_held_out_validation_by_default(fit, tmp_pat
     assert synthetic["stopping"] is None and synthetic["steps"] == 5
     off = fit(*TINY, f"observed={path}", "task.num_iter=5", "stopping=none")
     assert off["stopping"] is None and "stop_step" not in off
+    noiseless = fit(*TINY, f"observed={path}", "task=sr", "task.num_iter=5")  # no noise to overfit: its budget
+    assert noiseless["stopping"] is None and noiseless["steps"] == 5
 
 
 def test_withheld_pixels_are_left_out_of_the_data_term(tmp_path):

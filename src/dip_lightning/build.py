@@ -4,6 +4,7 @@ the observation alone, without a network. Importing it registers nothing and cha
 
 import contextlib
 import functools
+import logging
 
 import pytorch_lightning as pl
 import torch
@@ -26,6 +27,8 @@ from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import Problem, make_problem
 from dip_lightning.priors.deep import DeepPrior
 from dip_lightning.priors.pixels import PixelPrior
+
+log = logging.getLogger(__name__)
 
 
 def choice(group: str, fallback: str | None) -> str | None:
@@ -154,14 +157,22 @@ def build_module(
 
 def build_stopping(cfg: DictConfig) -> pl.Callback | None:
     """The stopping rule's callback, or None. `stopping=auto` (conf/stopping/auto.yaml) holds a rule with
-    `when: observed`: it applies to a user's image (observed=PATH) only, and not with loss=sure (which
-    does not overfit the noise)."""
+    `when: observed`: it applies to a user's image (observed=PATH) only, where the task's physics adds
+    noise (denoise, deblur, jpeg: on the noiseless inpaint and sr the paper's budget ends at the peak,
+    experiments/stopping_benchmark.md), and not with loss=sure (which does not overfit the noise)."""
     node = cfg.get("stopping")
     if not node:
         return None
     settings = OmegaConf.to_container(node, resolve=True)
-    if settings.pop("when", None) == "observed" and (cfg.observed is None or _is_sure(cfg)):
-        return None
+    if settings.pop("when", None) == "observed":
+        if cfg.observed is None or _is_sure(cfg):
+            return None
+        if cfg.task.physics.get("noise") is None:
+            log.info(
+                f"stopping=auto: task {cfg.task.name}'s observation is modelled without noise, so the network has "
+                "no noise to overfit: the task's budget stands (stopping=validation stops it anyway)"
+            )
+            return None
     with _input_errors():
         return instantiate(settings)
 
