@@ -35,7 +35,7 @@ test-cluster: install ## sweeps on a real SLURM and Ray cluster started here (ro
 bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
 	$(BIN)/python experiments/benchmarks/suite.py
 
-bench-stopping: install ## ES-WMV and held-out validation against the fixed budget on ../shared/data (experiments/stopping_benchmark.md; about 1.5 hours alone)
+bench-stopping: install ## the stopping rules against the fixed budget on ../shared/data (experiments/stopping_benchmark.md; about 3 hours alone)
 	$(BIN)/python experiments/stopping_benchmark.py
 
 paper-mini: install ## the paper presets on 128 px crops, about 45 minutes on 2 cores (experiments/RESULTS.md)

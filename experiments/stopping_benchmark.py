@@ -1,6 +1,5 @@
 """When to stop without ground truth, measured broadly: ES-WMV and held-out validation against the paper's
-fixed budgets, on noise levels, tasks and images no default was tuned on (64 px crops; larger sizes when
-time allows).
+fixed budgets, on noise levels, tasks and images no default was tuned on (64, 128 and 256 px crops).
 
 Each case fits one crop of a ../shared/data image for the task's budget with 5 % of the observed pixels
 held out of the fit (stopping=validation's setting; 8 x 8 blocks for JPEG), and records at every step:
