@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from framework_overhead import benchmark_trainer, machine
-from suite import VARIANTS, config_at, int_list, name_list, shell_word
+from framework_overhead import benchmark_trainer
+from suite import VARIANTS, config_at, int_list, name_list, report_header
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 
@@ -198,20 +198,16 @@ def main() -> None:
             profiles[name] = profile_variant(size, name, args.steps)
             print(f"{name} at {size}: {profiles[name]['step_ms']:.0f} ms/step", flush=True)
         body += ["", *size_section(size, dict(profiles), args.steps)]
-    header = [
-        "# Profile of the CPU step: where its time goes, by operator group",
-        "",
-        f"- Machine: {machine()}",
+    header = report_header(
+        "Profile of the CPU step: where its time goes, by operator group",
+        started,
+        args.note,
         "- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on the "
         "astronaut photo resized to each size, through a Lightning Trainer as a run fits it",
-        f"- Date: {started:%Y-%m-%d %H:%M %Z}, {(datetime.datetime.now().astimezone() - started).seconds} s",
-        f"- Command: `python {' '.join([Path(sys.argv[0]).as_posix(), *map(shell_word, sys.argv[1:])])}`",
         "- Groups: each operator's own time goes to the innermost operator around it that a group names; "
         "'Python, Lightning, autograd between operators' is the step's wall time that no operator covers, "
         "plus the own time of labels; the profiler adds a few microseconds to each operator",
-    ]
-    if args.note:
-        header.append(f"- Note: {args.note}")
+    )
     report = "\n".join(header + body) + "\n"
     args.output.write_text(report)
     print(report)

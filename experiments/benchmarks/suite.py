@@ -428,6 +428,15 @@ def shell_word(text: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
+def report_header(title: str, started: datetime.datetime, note: str | None, *details: str) -> list[str]:
+    """A benchmark report's first lines: its title, the machine, `details`, the date, the command, a note."""
+    seconds = (datetime.datetime.now().astimezone() - started).seconds
+    command = " ".join([Path(sys.argv[0]).as_posix(), *map(shell_word, sys.argv[1:])])
+    lines = [f"# {title}", "", f"- Machine: {machine()}", *details]
+    lines += [f"- Date: {started:%Y-%m-%d %H:%M %Z}, {seconds} s", f"- Command: `python {command}`"]
+    return lines + ([f"- Note: {note}"] if note else [])
+
+
 def int_list(text: str) -> list[int]:
     return [int(item) for item in text.split(",")]
 
@@ -509,17 +518,13 @@ def main() -> None:
     for name in SECTIONS:
         if name in args.only:
             body += ["", *sections[name]()]
-    header = [
-        "# Benchmark suite: the DIP step against its floor, the hardware and the memory",
-        "",
-        f"- Machine: {machine()}",
-        f"- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on "
+    header = report_header(
+        "Benchmark suite: the DIP step against its floor, the hardware and the memory",
+        started,
+        args.note,
+        "- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on "
         f"the {IMAGE} photo resized to each size, CPU",
-        f"- Date: {started:%Y-%m-%d %H:%M %Z}, {(datetime.datetime.now().astimezone() - started).seconds} s",
-        f"- Command: `python {' '.join([Path(sys.argv[0]).as_posix(), *map(shell_word, sys.argv[1:])])}`",
-    ]
-    if args.note:
-        header.append(f"- Note: {args.note}")
+    )
     report = "\n".join(header + body) + "\n"
     args.output.write_text(report)
     print(report)

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 import torch
-from framework_overhead import WARMUP, machine, plain_seconds_per_step, quick_config
+from framework_overhead import WARMUP, plain_seconds_per_step, quick_config
+from suite import report_header
 
 from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.data.images import load_image, resize, save_png
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="overrides of the default run (none for the benchmark)")
     args = parser.parse_args()
     register_resolvers()
-    started = time.perf_counter()
+    started = datetime.datetime.now().astimezone()
     folder = Path(tempfile.mkdtemp(prefix="dip-time-to-result-"))
     noisy, clean = photos(folder, args.size)
 
@@ -61,6 +62,7 @@ def main() -> None:
     cfg.image.source, cfg.image.max_size = str(clean), None
     reference_step = plain_seconds_per_step(cfg, args.reference_steps + WARMUP)
     reference = reference_step * REFERENCE_BUDGET
+    print(f"the reference loop: {reference_step:.4f} s/step", flush=True)  # kept if the run below is cut short
 
     command = [sys.executable, "-m", "dip_lightning", f"observed={noisy}", f"ground_truth={clean}", *args.overrides]
     command.append(f"output_dir={folder / 'run'}")
@@ -69,20 +71,14 @@ def main() -> None:
     seconds = time.perf_counter() - clock
     record = json.loads((folder / "run" / "results.json").read_text())
 
-    lines = [
-        f"# Time to a result: the default run on a user's {args.size} px photo against the reference loop's budget",
-        "",
-        f"- Machine: {machine()}",
-        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {time.perf_counter() - started:.0f} s",
-        "- Command: `python experiments/benchmarks/time_to_result.py"
-        + (f" --size {args.size}" if args.size != 256 else "")
-        + (f" --reference-steps {args.reference_steps}" if args.reference_steps != 15 else "")
-        + (f" --note {json.dumps(args.note)}" if args.note else "")
-        + "".join(f" {override}" for override in args.overrides)
-        + "`",
-        *([f"- Note: {args.note}"] if args.note else []),
+    lines = report_header(
+        f"Time to a result: the default run on a user's {args.size} px photo against the reference loop's budget",
+        started,
+        args.note,
         f"- Photo: the astronaut at {args.size} x {args.size} px with Gaussian noise of sigma {SIGMA} (seed 0); run as "
         "`python -m dip_lightning observed=noisy.png ground_truth=clean.png` (the ground truth scores only)",
+    )
+    lines += [
         "",
         "| | steps | seconds | seconds a step | psnr_avg of the result |",
         "|---|---|---|---|---|",
