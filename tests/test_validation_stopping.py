@@ -10,12 +10,12 @@ import pytorch_lightning as pl
 import torch
 from conftest import compose_config, write_png
 
-from dip_lightning.build import build_module
+from dip_lightning.build import build_module, build_stopping
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.fitting.outputs import FitOutputs
-from dip_lightning.stopping.callback import EarlyStopping
+from dip_lightning.stopping.callback import EarlyStopping, ValidationStopping
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
 from dip_lightning.stopping.validation import HeldOutGate, HeldOutMinimum
@@ -132,6 +132,15 @@ def test_a_users_noisy_image_is_stopped_by_held_out_validation_by_default(fit, t
     assert off["stopping"] is None and "stop_step" not in off
     noiseless = fit(*TINY, f"observed={path}", "task=sr", "task.num_iter=5")  # no noise to overfit: its budget
     assert noiseless["stopping"] is None and noiseless["steps"] == 5
+
+
+def test_the_default_rule_can_stop_synthetic_observations_too(configure):
+    """stopping.when=every_image (the mini paper presets): the noise-aware default on a clean image corrupted
+    here; still not on the noiseless tasks; a value it does not know is refused by name."""
+    assert isinstance(build_stopping(configure(*TINY, "stopping.when=every_image")), ValidationStopping)
+    assert build_stopping(configure(*TINY, "stopping.when=every_image", "task=sr")) is None
+    with pytest.raises(InputError, match=r"stopping.when must be one of \('observed', 'every_image'\), got 'always'"):
+        build_stopping(configure(*TINY, "stopping.when=always"))
 
 
 def test_withheld_pixels_are_left_out_of_the_data_term(tmp_path):

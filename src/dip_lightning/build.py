@@ -29,6 +29,8 @@ from dip_lightning.priors.deep import DeepPrior
 from dip_lightning.priors.pixels import PixelPrior
 
 log = logging.getLogger(__name__)
+# where a rule with `when` applies: a user's image (observed=PATH) only, or synthetic observations too
+STOPPING_WHEN = ("observed", "every_image")
 
 
 def choice(group: str, fallback: str | None) -> str | None:
@@ -159,13 +161,17 @@ def build_stopping(cfg: DictConfig) -> pl.Callback | None:
     """The stopping rule's callback, or None. `stopping=auto` (conf/stopping/auto.yaml) holds a rule with
     `when: observed`: it applies to a user's image (observed=PATH) only, where the task's physics adds
     noise (denoise, deblur, jpeg: on the noiseless inpaint and sr the paper's budget ends at the peak,
-    experiments/stopping_benchmark.md), and not with loss=sure (which does not overfit the noise)."""
+    experiments/stopping_benchmark.md), and not with loss=sure (which does not overfit the noise).
+    `when: every_image` applies the same rule to synthetic observations too (the mini paper presets)."""
     node = cfg.get("stopping")
     if not node:
         return None
     settings = OmegaConf.to_container(node, resolve=True)
-    if settings.pop("when", None) == "observed":
-        if cfg.observed is None or _is_sure(cfg):
+    when = settings.pop("when", None)
+    if when not in (None, *STOPPING_WHEN):
+        raise InputError(f"stopping.when must be one of {STOPPING_WHEN}, got {when!r}")
+    if when is not None:
+        if (when == "observed" and cfg.observed is None) or _is_sure(cfg):
             return None
         if cfg.task.physics.get("noise") is None:
             log.info(

@@ -196,9 +196,10 @@ def _runs(count: int) -> str:
 def _title(sweep_dir: Path, done: list[Job]) -> str:
     record = done[0].record
     size = "x".join(str(n) for n in record.get("size", []))
-    return (
-        f"{sweep_dir.parent.name}: {_runs(len(done))} of {record.get('num_iter')} steps at {size} px ({sweep_dir.name})"
-    )
+    steps = record.get("num_iter")
+    if any(job.record.get("stopping") for job in done):
+        steps = f"at most {steps}"
+    return f"{sweep_dir.parent.name}: {_runs(len(done))} of {steps} steps at {size} px ({sweep_dir.name})"
 
 
 def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list[str]:
@@ -217,10 +218,37 @@ def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list
             else ""
         ),
     ]
+    notes += _stopping_notes(done)
     notes += [f"- paper columns: {paper.name}, {paper.source}" for paper in tables]
     if all(job.record.get("psnr") is None for job in done):
         notes.append("- No ground truth for these images, so no PSNR: the results are the pictures of each job")
     return notes
+
+
+def _stopping_notes(done: list[Job]) -> list[str]:
+    """Which rule stopped the runs, and where: the steps run and the steps kept (results.json)."""
+    rules = sorted({str(job.record["stopping"]) for job in done if job.record.get("stopping")})
+    if not rules:
+        return []
+    ran = [job.record.get("steps") for job in done if job.record.get("stopping")]
+    kept = [step for job in done for step in _as_list(job.record.get("stop_step_avg", job.record.get("stop_step")))]
+    return [
+        f"- Stopping: {' / '.join(rules)}, no ground truth used: the runs ended after {_span(ran)} steps and kept "
+        f"the average of step {_span(kept)} (each run's and restart's own)"
+    ]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _span(values: list) -> str:
+    values = sorted(value for value in values if isinstance(value, int))
+    if not values:
+        return "?"
+    if values[0] == values[-1]:
+        return str(values[0])
+    return f"{values[0]}-{values[-1]} (median {statistics.median_low(values)})"
 
 
 def _loss_curves(sweep_dir: Path, done: list[Job]) -> None:
