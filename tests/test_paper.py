@@ -12,6 +12,7 @@ from dip_lightning import paper_table
 from dip_lightning.data.folders import dataset_files, image_files
 from dip_lightning.data.images import load_image, to_pil
 from dip_lightning.errors import InputError
+from dip_lightning.reporting.paper_table import ORACLE
 
 PRESETS = [
     "paper_denoise",
@@ -68,7 +69,10 @@ def test_a_preset_swept_over_a_folder_is_tabled_beside_the_paper_and_the_baselin
     ours = [float(row["DIP averaged over 2 runs"]) for row in rows[:2]]
     assert float(rows[2]["DIP averaged over 2 runs"]) == pytest.approx(sum(ours) / 2, abs=1e-3)
     assert float(rows[2]["paper [P] DIP, 2 runs averaged"]) == 31.00  # the paper's own average
-    assert "PSNR in dB" in (sweep / "paper_table.md").read_text()
+    assert float(f16[ORACLE]) >= float(f16["DIP averaged over 2 runs"]) - 1e-3  # the best step, with the truth
+    text = (sweep / "paper_table.md").read_text()
+    assert "PSNR in dB" in text and "2 runs of at most 3 steps" in text  # the mini preset's rule on a synthetic image
+    assert "- Stopping: held-out validation, no ground truth used: the runs ended after " in text
 
 
 def test_a_sweep_without_a_finished_job_is_reported_in_its_place(tmp_path):
