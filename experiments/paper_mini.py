@@ -65,7 +65,8 @@ def copy_figures(preset: str) -> list[Path]:
     for pattern in FIGURE_FILES.get(preset, []):
         for source in sorted((SWEEPS / preset).glob(pattern)):
             parts = source.relative_to(SWEEPS / preset).parts
-            name = "-".join([preset, *(re.sub(r"^\d+_", "", part) for part in parts)])
+            named = [re.sub(r"^\d+_", "", part) for part in parts]  # "0_source=F16" -> "source=F16"
+            name = "-".join([preset, *(part for part in named if not part.isdigit())])  # one job's "0": no name
             FIGURES.mkdir(parents=True, exist_ok=True)
             copied.append(Path(shutil.copyfile(source, FIGURES / name.replace("=", "-"))))
     return copied
