@@ -38,7 +38,7 @@ bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experime
 bench-stopping: install ## the stopping rules against the fixed budget on ../shared/data (experiments/stopping_benchmark.md; about 3 hours alone)
 	$(BIN)/python experiments/stopping_benchmark.py
 
-paper-mini: install ## the paper presets on 128 px crops, about 45 minutes on 2 cores (experiments/RESULTS.md)
+paper-mini: install ## the paper presets on 128 px crops, the noisy ones to their stopping rule: about 90 minutes on 2 cores alone (experiments/RESULTS.md, experiments/figures/)
 	$(BIN)/python experiments/paper_mini.py
 
 wandb-sync: install ## upload the offline W&B runs of outputs/ and multirun/

@@ -1,5 +1,5 @@
 """Every paper preset at mini scale (128 px centre crops; the noisy tasks stopped by the default rule, the
-others a few hundred steps), as sweeps over the paper's images in ../shared/data, two jobs at a time; then
+others 300 to 1000 steps), as sweeps over the paper's images in ../shared/data, two jobs at a time; then
 one table per preset into experiments/RESULTS.md and the figures the paper's experiments are about into
 experiments/figures/. About 90 minutes on 2 CPU cores.
 
@@ -129,8 +129,8 @@ def main() -> None:
             f"- Command: `make paper-mini` or `{command}`",
             "- Scale: the central 128 x 128 pixels of each image (192 x 192 for the inpainting pictures). The noisy",
             "  tasks (denoising, JPEG) run the paper's budget and the default stopping rule (held-out validation,",
-            "  no ground truth) ends them at their best; the noiseless ones run a few hundred steps (each preset's",
-            "  _mini file), far below the paper's budgets, so those numbers are not the paper's. Every table has",
+            "  no ground truth) ends them at their best; the noiseless ones run 300 to 1000 steps (each preset's",
+            "  _mini file), below the paper's budgets, so those numbers are not the paper's. Every table has",
             "  classical baselines on the same inputs. Figures: experiments/figures/.",
             "",
         ]
