@@ -135,10 +135,13 @@ def test_a_users_noisy_image_is_stopped_by_held_out_validation_by_default(fit, t
 
 
 def test_the_default_rule_can_stop_synthetic_observations_too(configure):
-    """stopping.when=every_image (the mini paper presets): the noise-aware default on a clean image corrupted
-    here; still not on the noiseless tasks; a value it does not know is refused by name."""
+    """stopping.when=every_image: the noise-aware default on a clean image corrupted
+    here (the mini paper presets set it; stopping=none still turns it off); still not on the noiseless
+    tasks; a value it does not know is refused by name."""
     assert isinstance(build_stopping(configure(*TINY, "stopping.when=every_image")), ValidationStopping)
     assert build_stopping(configure(*TINY, "stopping.when=every_image", "task=sr")) is None
+    assert build_stopping(configure("experiment=paper_denoise_mini", "stopping=none")) is None  # still off there
+    assert isinstance(build_stopping(configure("experiment=paper_denoise_mini")), ValidationStopping)
     with pytest.raises(InputError, match=r"stopping.when must be one of \('observed', 'every_image'\), got 'always'"):
         build_stopping(configure(*TINY, "stopping.when=always"))
 

@@ -170,6 +170,8 @@ def build_stopping(cfg: DictConfig) -> pl.Callback | None:
     when = settings.pop("when", None)
     if when not in (None, *STOPPING_WHEN):
         raise InputError(f"stopping.when must be one of {STOPPING_WHEN}, got {when!r}")
+    if not settings:  # stopping=none under a preset that sets `when` (the mini presets)
+        return None
     if when is not None:
         if (when == "observed" and cfg.observed is None) or _is_sure(cfg):
             return None
