@@ -74,7 +74,7 @@ def test_a_preset_swept_over_a_folder_is_tabled_beside_the_paper_and_the_baselin
     assert float(f16[ORACLE]) == pytest.approx(f16_record["best_psnr_avg"], abs=0.01)  # its best step, by the truth
     text = (sweep / "paper_table.md").read_text()
     assert "PSNR in dB" in text and "2 runs of at most 3 steps" in text  # the mini preset's rule on a synthetic image
-    assert "- Stopping: held-out validation, no ground truth used: the runs ended after " in text
+    assert "- Stopping: held-out validation: the runs ended after " in text
 
 
 def test_a_sweep_without_a_finished_job_is_reported_in_its_place(tmp_path):

@@ -238,7 +238,7 @@ def _stopping_notes(done: list[Job]) -> list[str]:
     ran = [job.record.get("steps") for job in done if job.record.get("stopping")]
     kept = [step for job in done for step in _as_list(job.record.get("stop_step_avg", job.record.get("stop_step")))]
     return [
-        f"- Stopping: {' / '.join(rules)}, no ground truth used: the runs ended after {_span(ran)} steps and kept "
+        f"- Stopping: {' / '.join(rules)}: the runs ended after {_span(ran)} steps and kept "
         f"the average of step {_span(kept)} (each run's and restart's own)"
     ]
 
