@@ -61,7 +61,7 @@ from dip_lightning.hardware.memory import (
 from dip_lightning.hardware.precision import hardware_facts, native_bf16
 from dip_lightning.module import DeepImagePrior
 from dip_lightning.nets.checkpointing import enable_checkpointing
-from dip_lightning.nets.layers import ReflectionPad
+from dip_lightning.nets.layers import Concat, ReflectionPad
 
 SECTIONS = ("floor", "variants", "flops", "memory", "quality", "restarts")
 IMAGE = "astronaut"
@@ -110,6 +110,14 @@ def autocast_padding(module: DeepImagePrior) -> None:
                 setattr(parent, name, torch.nn.ReflectionPad2d(child.padding))
 
 
+def sliced_concat_gradients(module: DeepImagePrior) -> None:
+    """The concatenation before nets.layers.Concat copied its inputs' gradients into channels_last: torch.cat's
+    channel slices, as they come."""
+    for layer in module.prior.net.modules():
+        if isinstance(layer, Concat):
+            layer.copy_gradients = False
+
+
 def adam(**options) -> Callable[[DeepImagePrior], None]:
     """The configured Adam with `options` (fused=True: one kernel for all parameters; foreach=True: one
     call per operation over the list of parameters; the default on a CPU is a loop over the parameters)."""
@@ -152,7 +160,14 @@ VARIANTS = {
         Variant("bf16-mixed", precision="bf16-mixed"),
         Variant("channels_last", memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last", precision="bf16-mixed", memory_format=CHANNELS_LAST),
+        Variant("channels_last-sliced_concat_gradients", prepare=sliced_concat_gradients, memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last-autocast_padding", "bf16-mixed", autocast_padding, memory_format=CHANNELS_LAST),
+        Variant(
+            "bf16-channels_last-sliced_concat_gradients",
+            "bf16-mixed",
+            sliced_concat_gradients,
+            memory_format=CHANNELS_LAST,
+        ),
         Variant("bf16-channels_last-fused_adam", "bf16-mixed", adam(fused=True), memory_format=CHANNELS_LAST),
         Variant("bf16-channels_last-foreach_adam", "bf16-mixed", adam(foreach=True), memory_format=CHANNELS_LAST),
         Variant("compile", prepare=compile_net),

@@ -93,9 +93,33 @@ def conv(
     return nn.Sequential(*layers)
 
 
-def concat_cropped(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Concatenate along channels after centre-cropping all inputs to the smallest height and width,
-    so sizes that are not a multiple of the network's stride still run."""
-    height = min(t.shape[-2] for t in tensors)
-    width = min(t.shape[-1] for t in tensors)
-    return torch.cat([centred(*t.shape[-2:], height, width)(t) for t in tensors], dim=1)
+class Concat(nn.Module):
+    """Concatenation along channels after centre-cropping all inputs to the smallest height and width,
+    so sizes that are not a multiple of the network's stride still run.
+
+    In channels_last, each input's gradient is a channel slice of the output's gradient: its strides are
+    of no memory format, and the layer that receives it takes PyTorch's generic strided path. For the
+    bilinear upsampling before the concatenation that path made its backward 8x slower at 256 px (29 ms
+    instead of 4; experiments/benchmarks/layout.md), so each channels_last input gets its gradient as a
+    channels_last copy (bit-identical values); `copy_gradients=False` leaves them sliced (for benchmarks)."""
+
+    def __init__(self, copy_gradients: bool = True):
+        super().__init__()
+        self.copy_gradients = copy_gradients
+
+    def forward(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        height = min(t.shape[-2] for t in tensors)
+        width = min(t.shape[-1] for t in tensors)
+        cropped = [centred(*t.shape[-2:], height, width)(t) for t in tensors]
+        for tensor in cropped:
+            if self.copy_gradients and tensor.requires_grad and _channels_last_only(tensor):
+                tensor.register_hook(_as_channels_last)
+        return torch.cat(cropped, dim=1)
+
+
+def _channels_last_only(tensor: torch.Tensor) -> bool:
+    return tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
+
+
+def _as_channels_last(gradient: torch.Tensor) -> torch.Tensor:
+    return gradient.contiguous(memory_format=torch.channels_last)

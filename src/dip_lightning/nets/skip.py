@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
-from dip_lightning.nets.layers import activation, concat_cropped, conv, per_level
+from dip_lightning.nets.layers import Concat, activation, conv, per_level
 
 
 def _upsample(mode: str) -> nn.Upsample:
@@ -54,6 +54,7 @@ class HourglassLevel(nn.Module):
         )
         self.inner = inner
         self.upsample = _upsample(upsample_mode)
+        self.concat = Concat()
         merged = skip + (inner.out_channels if inner is not None else down)
         up_layers = [
             nn.BatchNorm2d(merged),
@@ -72,7 +73,7 @@ class HourglassLevel(nn.Module):
             deeper = self.inner(deeper)
         deeper = self.upsample(deeper)
         if self.skip is not None:
-            deeper = concat_cropped([self.skip(x), deeper])
+            deeper = self.concat([self.skip(x), deeper])
         return self.up(deeper)
 
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
-from dip_lightning.nets.layers import activation, concat_cropped, conv, norm
+from dip_lightning.nets.layers import Concat, activation, conv, norm
 
 BASE_FILTERS = (64, 128, 256, 512, 1024)
 
@@ -33,10 +33,11 @@ class _Up(nn.Module):
             )
         else:
             raise InputError(f"unknown upsample_mode {mode!r}; choose deconv, nearest or bilinear")
+        self.concat = Concat()
         self.fuse = _double_conv(out + skip, out, norm_layer, act_fun, bias, pad)
 
     def forward(self, deep: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.fuse(concat_cropped([skip, self.upsample(deep)]))
+        return self.fuse(self.concat([skip, self.upsample(deep)]))
 
 
 class UNet(nn.Module):
