@@ -56,28 +56,46 @@ def files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (["task.num_iter=0"], "task.num_iter must be an integer >= 1, got 0"),
-        (["task.eval_every=0"], "task.eval_every must be an integer >= 1, got 0"),
-        (["observed={files}/truncated.png"], "truncated.png is damaged: image file is truncated"),
-        (["optimizer.lr=nan"], "optimizer.lr must be a finite number > 0, got nan"),
-        (["image=file"], "image.source is not set: give image.source=... on the command line"),
-        (["image=file", "image.source=missing.png"], "image file not found: missing.png"),
-        (["observed={files}/a_folder"], "a_folder is a folder, not an image file"),
-        (["task=inpaint", "observed={files}/photo.png"], "your own damaged image needs your mask of its holes"),
-        (["hydra.run.dir=/proc/no/such/folder"], "cannot write the run's folder /proc/no/such/folder"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(tmp_path, files, overrides, message):
-    overrides = [item.format(files=files) for item in overrides]
-    if not any(item.startswith("hydra.run.dir") for item in overrides):
-        overrides.append(f"hydra.run.dir={tmp_path / 'out'}")
-    result = dip("experiment=smoke", *overrides, cwd=tmp_path)
+BAD_INPUT = {  # overrides: the one line the user gets
+    ("task.num_iter=0",): "task.num_iter must be an integer >= 1, got 0",
+    ("task.eval_every=0",): "task.eval_every must be an integer >= 1, got 0",
+    ("observed={files}/truncated.png",): "truncated.png is damaged: image file is truncated",
+    ("optimizer.lr=nan",): "optimizer.lr must be a finite number > 0, got nan",
+    ("image=file",): "image.source is not set: give image.source=... on the command line",
+    ("image=file", "image.source=missing.png"): "image file not found: missing.png",
+    ("observed={files}/a_folder",): "a_folder is a folder, not an image file",
+    ("task=inpaint", "observed={files}/photo.png"): "your own damaged image needs your mask of its holes",
+    ("hydra.run.dir=/proc/no/such/folder",): "cannot write the run's folder /proc/no/such/folder",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory, files) -> dict[tuple[str, ...], tuple[subprocess.CompletedProcess, Path]]:
+    """Every bad-input run of the command line, started together: each is mostly the import of its
+    libraries, so the nine take about half the time side by side on two cores that they take in turn."""
+    started = {}
+    for overrides in BAD_INPUT:
+        folder = tmp_path_factory.mktemp("bad_input")
+        arguments = [item.format(files=files) for item in overrides]
+        if not any(item.startswith("hydra.run.dir") for item in arguments):
+            arguments.append(f"hydra.run.dir={folder / 'out'}")
+        command = [sys.executable, "-m", "dip_lightning", "experiment=smoke", *arguments]
+        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[overrides] = (process, command, folder)
+    runs = {}
+    for overrides, (process, command, folder) in started.items():
+        stdout, stderr = process.communicate(timeout=300)
+        runs[overrides] = (subprocess.CompletedProcess(command, process.returncode, stdout, stderr), folder)
+    return runs
+
+
+@pytest.mark.parametrize("overrides", list(BAD_INPUT), ids=[" ".join(overrides) for overrides in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(bad_input_runs, overrides):
+    result, folder = bad_input_runs[overrides]
+    message = BAD_INPUT[overrides]
     one_line_error(result, 2, message)
-    if "/proc/" not in overrides[-1]:  # the run's folder says that it failed, and why
-        record = json.loads((tmp_path / "out" / "results.json").read_text())
+    if not any("/proc/" in item for item in overrides):  # the run's folder says that it failed, and why
+        record = json.loads((folder / "out" / "results.json").read_text())
         assert record["status"].startswith("failed: ") and message.split(":")[0] in record["status"]
 
 
