@@ -152,6 +152,46 @@ def test_an_inpainting_mask_in_memory_is_the_known_pixels(tmp_path, photo):
     assert isinstance(result, Restoration) and result.to_pil("mask").size == (32, 32)
 
 
+KILLED_HALF_WAY = """
+import os, signal, sys, threading, time
+import numpy as np
+from dip_lightning import restore
+
+def kill_at_the_first_checkpoint(folder):
+    while not os.path.exists(os.path.join(folder, "checkpoint.ckpt")):
+        time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+threading.Thread(target=kill_at_the_first_checkpoint, args=(sys.argv[1],), daemon=True).start()
+restore(np.load(sys.argv[2]), overrides=sys.argv[3:], output_dir=sys.argv[1], progress=False)
+"""
+
+
+@pytest.mark.sweeps
+def test_a_fit_of_a_picture_in_memory_killed_half_way_goes_on_when_restore_is_called_again(tmp_path, photo):
+    """No file holds a picture given as data: `python -m dip_lightning.resume` says so in one line (exit 2)
+    and how to go on, and restore() called again with the same picture and folder goes on from the
+    checkpoint to the uninterrupted fit's result."""
+    picture = photo[:32, :48].astype(np.float32) / 255
+    np.save(tmp_path / "picture.npy", picture)
+    settings = [*SETTINGS, "task.num_iter=400", "checkpoint_every=20", *QUIET]
+    folder = tmp_path / "killed"
+    script = [sys.executable, "-c", KILLED_HALF_WAY, str(folder), str(tmp_path / "picture.npy"), *settings]
+    killed = subprocess.run(script, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9 and (folder / "checkpoint.ckpt").is_file(), killed.stderr
+    command_line = [sys.executable, "-m", "dip_lightning.resume", str(folder)]
+    refused = subprocess.run(command_line, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in said
+    assert "InputError: observed was a picture given to restore() in Python (in memory: numpy ndarray)" in said
+    assert "call restore() again with the same pictures and output_dir=its folder" in said
+    resumed = restore(picture, overrides=settings, output_dir=folder, progress=False)
+    whole = restore(picture, overrides=settings, output_dir=tmp_path / "whole", progress=False)
+    assert resumed.record["resumed_from"] and resumed.record["steps"] == whole.record["steps"] == 400
+    assert resumed.record["psnr_avg"] == whole.record["psnr_avg"]
+    assert torch.equal(resumed.restored_avg, whole.restored_avg)
+
+
 @pytest.mark.slow
 def test_the_example_notebook_runs_every_cell(tmp_path, monkeypatch):
     """Each code cell in order, in one namespace, as a notebook kernel would (plain Python: no magics)."""

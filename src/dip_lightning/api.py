@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from PIL import Image
 
 from dip_lightning import train
+from dip_lightning.build import IN_MEMORY
 from dip_lightning.config.command_line import checked_arguments
 from dip_lightning.config.location import config_dir
 from dip_lightning.config.schema import check_config
@@ -205,7 +206,7 @@ def _source(picture: Picture, key: str, given: dict) -> str:
         return quoted(str(picture))
     given[key] = as_tensor(picture, key)
     name = getattr(picture, "filename", "") or f"{type(picture).__module__.split('.')[0]} {type(picture).__name__}"
-    return quoted(f"in memory: {name}")
+    return quoted(f"{IN_MEMORY}{name}")
 
 
 def as_tensor(picture: Picture, what: str = "picture") -> torch.Tensor:

@@ -63,6 +63,9 @@ def _input_errors():
         raise _missing(error) from None
 
 
+IN_MEMORY = "in memory: "  # how a run's config names a picture the Python API was given as data, not a file
+
+
 def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) -> dict[str, torch.Tensor | None]:
     """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`.
     image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
@@ -77,16 +80,31 @@ def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) ->
             raise InputError("ground_truth= scores a user's observed= image; give observed= too")
         if "image" in given:
             return {"image": _cut(given["image"], cfg.image.get("max_size"), center_crop)}
+        _refuse_in_memory("image.source", cfg.image.get("source"))
         return {"image": instantiate(cfg.image)}
     if cfg.ground_truth is not None and physics.scale > 1 and center_crop:
         raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
     load = _loader(cfg)
 
     def read(key: str) -> torch.Tensor:
-        return _cut(given[key], None, center_crop) if key in given else load(cfg[key])
+        if key in given:
+            return _cut(given[key], None, center_crop)
+        _refuse_in_memory(key, cfg[key])
+        return load(cfg[key])
 
     truth = read("ground_truth") if cfg.ground_truth is not None else None
     return {"observed": read("observed"), "ground_truth": truth}
+
+
+def _refuse_in_memory(key: str, value) -> None:
+    """A run of the Python API with a picture given as data, started again without it (its folder resumed
+    from the command line): no file holds that picture, so say how to go on."""
+    if isinstance(value, str) and value.startswith(IN_MEMORY):
+        raise InputError(
+            f"{key} was a picture given to restore() in Python ({value}), and no file holds it: to go on with "
+            "that run, call restore() again with the same pictures and output_dir=its folder; from the command "
+            f"line, give {key}=PATH"
+        )
 
 
 def _cut(image: torch.Tensor, max_size: int | None, center_crop: int | None) -> torch.Tensor:
