@@ -108,7 +108,7 @@ def test_bad_input_raises_the_command_lines_errors(tmp_path, picture):
     cases = [
         (dict(overrides=["task.num_iter=0"]), "task.num_iter must be an integer >= 1, got 0"),
         (dict(overrides=["arch=foo"]), "arch=foo is not an option: arch is one of"),
-        (dict(overrides=["task.nokey=1"]), "Could not override 'task.nokey'"),
+        (dict(overrides=["task.nokey=1"]), "task.nokey is not a setting: to add a new key, write \\+task.nokey=1"),
         (dict(overrides="seed=1"), "overrides is a list of strings"),
         (dict(ground_truth=picture), "ground_truth= scores a user's observed= image; give observed= too"),
         (dict(overrides=[f"observed_dir={tmp_path}"]), "restore\\(\\) fits one picture"),

@@ -14,7 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dip_lightning.build import _input_errors
-from dip_lightning.config.command_line import checked_arguments, command_line
+from dip_lightning.config.command_line import checked_arguments, command_line, one_run
+from dip_lightning.config.composition import check_composes
 from dip_lightning.config.location import config_dir
 from dip_lightning.config.schema import check_config, refused
 from dip_lightning.errors import InputError
@@ -175,18 +176,41 @@ def test_the_entry_point_ends_bad_input_with_exit_2(monkeypatch, capsys):
         except ConfigCompositionException:
             sys.exit(1)
 
-    monkeypatch.setattr(sys, "argv", ["dip_lightning", "foo=1"])
+    monkeypatch.setattr(sys, "argv", ["dip_lightning", "-m", "foo=1,2"])  # a sweep: Hydra composes each job
     with pytest.raises(SystemExit) as ended:
         command_line(EXIT_BAD_INPUT)(composition_fails)()
     assert ended.value.code == EXIT_BAD_INPUT
-    monkeypatch.setattr(sys, "argv", ["dip_lightning", "arch=foo"])
-    with pytest.raises(SystemExit) as ended:
-        command_line(EXIT_BAD_INPUT)(lambda: pytest.fail("Hydra must not be called"))()
-    assert ended.value.code == EXIT_BAD_INPUT
-    assert (
-        capsys.readouterr().err
-        == "InputError: arch=foo is not an option: arch is one of encoder_decoder | resnet | skip | unet\n"
-    )
+    answers = {
+        "arch=foo": "arch=foo is not an option: arch is one of encoder_decoder | resnet | skip | unet",
+        "task.num_ite=3": "task.num_ite is not a setting (did you mean task.num_iter or task.name?): to add a new "
+        "key, write +task.num_ite=3",
+    }
+    for argument, message in answers.items():
+        monkeypatch.setattr(sys, "argv", ["dip_lightning", "experiment=smoke", argument])
+        with pytest.raises(SystemExit) as ended:
+            command_line(EXIT_BAD_INPUT)(lambda: pytest.fail("Hydra must not be called"))()
+        assert ended.value.code == EXIT_BAD_INPUT
+        assert capsys.readouterr().err == f"InputError: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["foo=1"], r"foo is not a setting: to add a new key, write \+foo=1"),
+        (["experiment=smoke", "task.sigm=3"], r"task.sigm is not a setting \(did you mean task.sigma\?\)"),
+        (["trainer.max_stps=3"], r"\(did you mean trainer.max_steps or trainer.max_epochs\?\)"),
+        (["+seed=3"], "Could not append to config. An item is already at 'seed'"),
+    ],
+)
+def test_a_config_that_does_not_compose_is_one_line_with_the_nearest_keys(arguments, message):
+    with pytest.raises(InputError, match=message):
+        check_composes(arguments)
+
+
+def test_one_runs_overrides_are_composed_first_and_sweeps_and_flags_left_to_hydra():
+    assert one_run(["experiment=smoke", "task.num_iter=3", "+foo=1", "~logger", "hydra.run.dir=/tmp/x"])
+    assert not one_run(["task.sigma=10,25"]) and not one_run(["-m", "seed=1"]) and not one_run(["--cfg", "job"])
+    check_composes(["experiment=smoke", "task.num_iter=3", "+foo=1", "~logger", "hydra.run.dir=/tmp/x"])
 
 
 def builds(inner):

@@ -26,18 +26,14 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException
-from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from PIL import Image
 
 from dip_lightning import train
 from dip_lightning.build import IN_MEMORY
 from dip_lightning.config.command_line import checked_arguments
-from dip_lightning.config.location import config_dir
+from dip_lightning.config.composition import composed
 from dip_lightning.config.schema import check_config
 from dip_lightning.data.folders import quoted
 from dip_lightning.data.images import EMBEDDED, pil_to_tensor, to_pil
@@ -125,7 +121,7 @@ def restore(
         pictures = {"observed": observed, "image": image, "ground_truth": ground_truth, "mask": mask}
         settings = {"task": task, "stopping": stopping, "task.num_iter": steps, "seed": seed}
         arguments, given = _arguments(pictures, settings, overrides, Path(scratch))
-        with _isolated(), _composed(arguments) as cfg:
+        with _isolated(), composed(arguments) as cfg:
             if cfg.get("observed_dir") is not None:
                 raise InputError(
                     "observed_dir= restores a folder from the command line (python -m dip_lightning "
@@ -262,31 +258,6 @@ def _unit_range(array: np.ndarray, what: str) -> np.ndarray:
 
 
 # ----- the config, the folder and the process's state -----------------------------------------------------
-@contextlib.contextmanager
-def _composed(arguments: list[str]) -> Iterator[DictConfig]:
-    """The config `python -m dip_lightning ARGUMENTS` composes, with Hydra's own node (run folder, choices)
-    set as it is during a run; Hydra's global state is the caller's again afterwards."""
-    backup, previous = get_gh_backup(), HydraConfig.instance().cfg
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="dip_lightning"):
-            try:
-                cfg = compose("config", overrides=arguments, return_hydra_config=True)
-            except HydraException as error:
-                raise InputError(_one_line(str(error))) from None
-        HydraConfig.instance().set_config(cfg)
-        yield cfg
-    finally:
-        restore_gh_from_backup(backup)
-        HydraConfig.instance().cfg = previous
-
-
-def _one_line(message: str) -> str:
-    """Hydra's message without its indented details (full_key, object_type)."""
-    lines = [line.strip() for line in message.strip().splitlines()]
-    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference")))
-
-
 def _run_folder(cfg: DictConfig, output_dir) -> Path:
     """Make the run's folder (the command line's when "auto"; a temporary one when None), point the config
     at it and write .hydra/ into it as Hydra does (config, hydra, overrides: what summary and resume read)."""

@@ -2,7 +2,9 @@
 page of text: an override it cannot parse, an option a group does not have (`arch=foo`), and
 `GROUP=null`, which Hydra refuses for a group ("Config group override must be a string") and which means
 `GROUP=none` here, the off switch of every optional group, on the command line and in a sweep alike.
-What is left (a key that does not exist...) Hydra still reports, with exit code 2 (`command_line`)."""
+One run's overrides are then composed once (config/composition.py) for a key that does not exist
+(`task.num_ite=3`: the nearest keys, one line); what is left (a sweep's unknown key...) Hydra still
+reports, with exit code 2 (`command_line`)."""
 
 import functools
 import sys
@@ -12,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override, OverrideType, ValueType
 from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 
+from dip_lightning.config.composition import check_composes
 from dip_lightning.config.location import config_dir
 from dip_lightning.errors import InputError
 
@@ -33,6 +36,8 @@ def command_line(bad_input_exit: int):
                 return hydra_main(*args, **kwargs)
             try:
                 sys.argv[1:] = checked_arguments(sys.argv[1:])
+                if one_run(sys.argv[1:]):
+                    check_composes(sys.argv[1:])  # a key that does not exist: one line here, not Hydra's page
             except InputError as error:
                 print(f"InputError: {error}", file=sys.stderr)
                 sys.exit(bad_input_exit)
@@ -72,6 +77,14 @@ def checked_arguments(arguments: list[str], conf: Path | None = None) -> list[st
             continue
         checked.append(_group_override(override, argument, conf / group, check_options=not elsewhere))
     return checked
+
+
+def one_run(arguments: list[str]) -> bool:
+    """Whether `arguments` are the overrides of one run, as the compose API takes them: no flag (-m, --cfg,
+    --config-dir, ...) and no sweep (a=1,2)."""
+    if any(argument.startswith("-") for argument in arguments):
+        return False
+    return not any(override.is_sweep_override() for override in OverridesParser.create().parse_overrides(arguments))
 
 
 def _group_override(override: Override, argument: str, folder: Path, check_options: bool) -> str:

@@ -1,0 +1,83 @@
+"""The config `python -m dip_lightning ARGUMENTS` composes, composed outside a Hydra run (Hydra's compose
+API over the same conf/): for the Python API, and for the command line to answer a config that cannot be
+composed (a key that does not exist: `task.num_ite=3`) in one line, with the nearest keys, before Hydra
+answers it in several. Hydra's global state is the caller's again afterwards."""
+
+import contextlib
+import difflib
+import re
+from collections.abc import Iterator
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.initialize import get_gh_backup, restore_gh_from_backup
+from omegaconf import DictConfig
+
+from dip_lightning.config.location import config_dir
+from dip_lightning.config.resolvers import register_resolvers
+from dip_lightning.errors import InputError
+
+UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'")
+
+
+@contextlib.contextmanager
+def composed(arguments: list[str]) -> Iterator[DictConfig]:
+    """The config, with Hydra's own node (run folder, choices) set as it is during a run; InputError (one
+    line) where it cannot be composed."""
+    register_resolvers()
+    backup, previous = get_gh_backup(), HydraConfig.instance().cfg
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(config_dir()), version_base="1.3", job_name="dip_lightning"):
+            try:
+                cfg = compose("config", overrides=arguments, return_hydra_config=True)
+            except HydraException as error:
+                raise InputError(_explained(str(error), arguments)) from None
+        HydraConfig.instance().set_config(cfg)
+        yield cfg
+    finally:
+        restore_gh_from_backup(backup)
+        HydraConfig.instance().cfg = previous
+
+
+def check_composes(arguments: list[str]) -> None:
+    """InputError (one line) where `arguments` do not compose into a config."""
+    with composed(arguments):
+        pass
+
+
+def _explained(message: str, arguments: list[str]) -> str:
+    """Hydra's message in one line; for a key that does not exist, the keys nearest to it."""
+    unknown = UNKNOWN_KEY.search(message)
+    if unknown is None:
+        return one_line(message)
+    key = unknown.group(1)
+    given = next((argument for argument in arguments if argument.split("=")[0] == key), f"{key}=...")
+    rest = [argument for argument in arguments if argument.split("=")[0] != key]
+    try:
+        keys = _keys(compose("config", overrides=rest))
+    except HydraException:
+        keys = []
+    nearest = difflib.get_close_matches(key, keys, n=2, cutoff=0.75)
+    guess = f" (did you mean {' or '.join(nearest)}?)" if nearest else ""
+    return f"{key} is not a setting{guess}: to add a new key, write +{given}"
+
+
+def _keys(node, prefix: str = "") -> list[str]:
+    """Every key of the config, dotted (task.num_iter); lists are values."""
+    if not isinstance(node, DictConfig):
+        return []
+    keys = []
+    for name in node.keys():
+        path = f"{prefix}{name}"
+        keys.append(path)
+        keys += _keys(node._get_node(name), f"{path}.")
+    return keys
+
+
+def one_line(message: str) -> str:
+    """Hydra's message without its indented details (full_key, object_type)."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference")))
