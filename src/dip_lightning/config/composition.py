@@ -52,7 +52,7 @@ def _explained(message: str, arguments: list[str]) -> str:
     """Hydra's message in one line; for a key that does not exist, the keys nearest to it."""
     unknown = UNKNOWN_KEY.search(message)
     if unknown is None:
-        return one_line(message)
+        return _one_line(message)
     key = unknown.group(1)
     given = next((argument for argument in arguments if argument.split("=")[0] == key), f"{key}=...")
     rest = [argument for argument in arguments if argument.split("=")[0] != key]
@@ -77,7 +77,7 @@ def _keys(node, prefix: str = "") -> list[str]:
     return keys
 
 
-def one_line(message: str) -> str:
+def _one_line(message: str) -> str:
     """Hydra's message without its indented details (full_key, object_type)."""
     lines = [line.strip() for line in message.strip().splitlines()]
     return " ".join(line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference")))
