@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from conftest import write_png
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
@@ -14,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dip_lightning.build import _input_errors
-from dip_lightning.config.command_line import checked_arguments, command_line, one_run
+from dip_lightning.config.command_line import checked_arguments, command_line, composable
 from dip_lightning.config.composition import check_composes
 from dip_lightning.config.location import config_dir
 from dip_lightning.config.schema import check_config, refused
@@ -207,10 +209,33 @@ def test_a_config_that_does_not_compose_is_one_line_with_the_nearest_keys(argume
         check_composes(arguments)
 
 
-def test_one_runs_overrides_are_composed_first_and_sweeps_and_flags_left_to_hydra():
-    assert one_run(["experiment=smoke", "task.num_iter=3", "+foo=1", "~logger", "hydra.run.dir=/tmp/x"])
-    assert not one_run(["task.sigma=10,25"]) and not one_run(["-m", "seed=1"]) and not one_run(["--cfg", "job"])
-    check_composes(["experiment=smoke", "task.num_iter=3", "+foo=1", "~logger", "hydra.run.dir=/tmp/x"])
+def test_what_is_composed_before_hydra_is_all_but_the_swept_overrides_and_no_other_flag():
+    one_run = ["experiment=smoke", "task.num_iter=3", "+foo=1", "~logger", "hydra.run.dir=/tmp/x"]
+    assert composable(one_run) == (one_run, False)
+    assert composable(["-m", "experiment=smoke", "seed=1,2"]) == (["experiment=smoke"], True)
+    assert composable(["task.sigma=10,25"]) == ([], True)
+    assert composable(["--cfg", "job", "seed=3"]) is None and composable(["-cd", "/elsewhere", "seed=3"]) is None
+    check_composes(one_run)
+
+
+def test_a_sweep_whose_jobs_cannot_be_listed_is_one_line(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "dataset" / "cbm3d9").mkdir(parents=True)
+    write_png(tmp_path / "dataset" / "cbm3d9" / "F16.png", np.zeros((8, 8, 3), np.uint8))
+    cases = [
+        (["experiment=paper_denoise", f"dataset_dir={tmp_path / 'no'}"], True, "dataset folder .*no/cbm3d9 not found"),
+        ([f"observed_dir={tmp_path / 'photos'}"], False, "observed_dir .*photos holds no image"),
+        (
+            ["experiment=paper_denoise", f"dataset_dir={tmp_path / 'dataset'}", f"observed_dir={tmp_path}"],
+            False,
+            "observed_dir= sweeps your photos, and this config sweeps image.source instead",
+        ),
+    ]
+    for arguments, sweep, message in cases:
+        with pytest.raises(InputError, match=message):
+            check_composes(arguments, sweep)
+    check_composes(["experiment=paper_denoise", f"dataset_dir={tmp_path / 'dataset'}"], sweep=True)
+    check_composes([f"observed_dir={tmp_path / 'dataset' / 'cbm3d9'}"])  # a folder of photos, no preset: a sweep
 
 
 def builds(inner):

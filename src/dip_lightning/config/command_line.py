@@ -2,8 +2,9 @@
 page of text: an override it cannot parse, an option a group does not have (`arch=foo`), and
 `GROUP=null`, which Hydra refuses for a group ("Config group override must be a string") and which means
 `GROUP=none` here, the off switch of every optional group, on the command line and in a sweep alike.
-One run's overrides are then composed once (config/composition.py) for a key that does not exist
-(`task.num_ite=3`: the nearest keys, one line); what is left (a sweep's unknown key...) Hydra still
+Then the overrides but the swept ones are composed once (config/composition.py), for a key that does not
+exist (`task.num_ite=3`: the nearest keys, one line) and, in a sweep, a jobs' list that cannot be made (a
+preset's dataset folder that is missing); what is left (a swept key that does not exist...) Hydra still
 reports, with exit code 2 (`command_line`)."""
 
 import functools
@@ -20,6 +21,7 @@ from dip_lightning.errors import InputError
 
 OFF = "none"  # the option that switches a group off: conf/<group>/none.yaml
 # Flags that add or change where configs are found: the options of a group are then not only those of conf/.
+MULTIRUN_FLAGS = ("-m", "--multirun")
 OTHER_CONFIGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")
 # What Hydra ends on when the config cannot be composed: a key that does not exist, a bad override.
 COMPOSITION_ERRORS = (ConfigCompositionException, OverrideParseException)
@@ -36,8 +38,8 @@ def command_line(bad_input_exit: int):
                 return hydra_main(*args, **kwargs)
             try:
                 sys.argv[1:] = checked_arguments(sys.argv[1:])
-                if one_run(sys.argv[1:]):
-                    check_composes(sys.argv[1:])  # a key that does not exist: one line here, not Hydra's page
+                if (before := composable(sys.argv[1:])) is not None:
+                    check_composes(*before)  # a key that does not exist, a sweep's missing folder: one line
             except InputError as error:
                 print(f"InputError: {error}", file=sys.stderr)
                 sys.exit(bad_input_exit)
@@ -79,12 +81,16 @@ def checked_arguments(arguments: list[str], conf: Path | None = None) -> list[st
     return checked
 
 
-def one_run(arguments: list[str]) -> bool:
-    """Whether `arguments` are the overrides of one run, as the compose API takes them: no flag (-m, --cfg,
-    --config-dir, ...) and no sweep (a=1,2)."""
-    if any(argument.startswith("-") for argument in arguments):
-        return False
-    return not any(override.is_sweep_override() for override in OverridesParser.create().parse_overrides(arguments))
+def composable(arguments: list[str]) -> tuple[list[str], bool] | None:
+    """What to compose before Hydra does: the overrides but the swept ones (a=1,2), and whether the command is
+    a sweep (-m, or a swept override); None where another flag (--cfg, --config-dir, ...) changes the job."""
+    flags = [argument for argument in arguments if argument.startswith("-")]
+    if any(flag not in MULTIRUN_FLAGS for flag in flags):
+        return None
+    overrides = [argument for argument in arguments if not argument.startswith("-")]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    kept = [argument for argument, override in zip(overrides, parsed, strict=True) if not override.is_sweep_override()]
+    return kept, bool(flags) or len(kept) < len(overrides)
 
 
 def _group_override(override: Override, argument: str, folder: Path, check_options: bool) -> str:

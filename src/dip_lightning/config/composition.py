@@ -13,7 +13,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from dip_lightning.config.location import config_dir
 from dip_lightning.config.resolvers import register_resolvers
@@ -42,10 +44,31 @@ def composed(arguments: list[str]) -> Iterator[DictConfig]:
         HydraConfig.instance().cfg = previous
 
 
-def check_composes(arguments: list[str]) -> None:
-    """InputError (one line) where `arguments` do not compose into a config."""
-    with composed(arguments):
-        pass
+def check_composes(arguments: list[str], sweep: bool = False) -> None:
+    """InputError (one line) where `arguments` do not compose into a config, or, for a sweep (or a config
+    that makes itself one: observed_dir=), where its jobs cannot be listed (a preset's dataset folder or
+    observed_dir= that is missing or holds no image)."""
+    with composed(arguments) as cfg:
+        if sweep or cfg.hydra.mode == RunMode.MULTIRUN:
+            try:
+                params = cfg.hydra.sweeper.get("params")
+                swept = OmegaConf.to_container(params, resolve=True) if isinstance(params, DictConfig) else params or {}
+            except InterpolationResolutionError as error:
+                if (cause := _bad_input(error)) is None:
+                    raise
+                raise InputError(str(cause)) from None
+            if cfg.get("observed_dir") is not None and "observed" not in swept:
+                raise InputError(
+                    f"observed_dir= sweeps your photos, and this config sweeps {', '.join(swept) or 'nothing'} "
+                    "instead (a preset's own sweep): give observed_dir= without it"
+                )
+
+
+def _bad_input(error: BaseException) -> BaseException | None:
+    """The project's own InputError or FileNotFoundError that a resolver raised, under OmegaConf's."""
+    while error is not None and not isinstance(error, (InputError, FileNotFoundError)):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _explained(message: str, arguments: list[str]) -> str:
