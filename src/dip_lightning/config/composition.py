@@ -1,7 +1,8 @@
 """The config `python -m dip_lightning ARGUMENTS` composes, composed outside a Hydra run (Hydra's compose
-API over the same conf/): for the Python API, and for the command line to answer a config that cannot be
-composed (a key that does not exist: `task.num_ite=3`) in one line, with the nearest keys, before Hydra
-answers it in several. Hydra's global state is the caller's again afterwards."""
+API over the same conf/): for the Python API, and for the command line to answer before Hydra does, in
+one line, a config that cannot be composed (a key that does not exist, `task.num_ite=3`: with the nearest
+keys) or a sweep whose jobs cannot be listed (a preset's dataset folder that is missing), which Hydra
+answers in several lines or a traceback. Hydra's global state is the caller's again afterwards."""
 
 import contextlib
 import difflib
@@ -80,7 +81,7 @@ def _explained(message: str, arguments: list[str]) -> str:
     given = next((argument for argument in arguments if argument.split("=")[0] == key), f"{key}=...")
     rest = [argument for argument in arguments if argument.split("=")[0] != key]
     try:
-        keys = _keys(compose("config", overrides=rest))
+        keys = _keys(OmegaConf.to_container(compose("config", overrides=rest)))
     except HydraException:
         keys = []
     nearest = difflib.get_close_matches(key, keys, n=2, cutoff=0.75)
@@ -89,14 +90,12 @@ def _explained(message: str, arguments: list[str]) -> str:
 
 
 def _keys(node, prefix: str = "") -> list[str]:
-    """Every key of the config, dotted (task.num_iter); lists are values."""
-    if not isinstance(node, DictConfig):
+    """Every key of a config (as plain containers, unresolved), dotted (task.num_iter); lists are values."""
+    if not isinstance(node, dict):
         return []
     keys = []
-    for name in node.keys():
-        path = f"{prefix}{name}"
-        keys.append(path)
-        keys += _keys(node._get_node(name), f"{path}.")
+    for name, value in node.items():
+        keys += [f"{prefix}{name}", *_keys(value, f"{prefix}{name}.")]
     return keys
 
 
