@@ -7,8 +7,9 @@ the astronaut photo resized to each size, and writes one part of suite.md beside
   same work (framework_overhead.py's two loops), alternating runs in one process;
 - variants: the framework's step in fp32, bf16-mixed (where the CPU runs bf16 natively), channels_last
   (trainer.memory_format) in fp32 and in bf16, with a fused or foreach Adam, with the network under
-  torch.compile and with activation checkpointing, each with the PSNR of a short fixed-seed run so that
-  a speed-up that costs quality shows;
+  torch.compile and with activation checkpointing, and with one of the default step's own speed-ups
+  undone (autocast's fp32 padding, the concatenation's sliced gradients), each with the PSNR of a short
+  fixed-seed run so that a speed-up that costs quality shows;
 - flops: the FLOPs of one step and the rate each variant achieves, against the machine's matmul rate;
 - memory: the peak resident memory of a fit against image size, in a fresh process per size, beside
   dip_lightning.hardware.memory's estimate, with and without activation checkpointing.
