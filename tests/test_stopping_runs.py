@@ -170,10 +170,12 @@ def test_es_wmv_stops_a_real_fit_and_keeps_its_result_at_the_detected_step(fit, 
 
 
 def test_the_step_a_rule_stops_at_is_scored_in_the_curves(fit_logged, tmp_path):
-    results = fit_logged(*TINY, "image.max_size=32", *QUICK_WMV, "task.eval_every=7", "task.num_iter=3000")
-    assert results["steps"] < 3000 and results["steps"] % 7  # a step the regular scoring skips
+    # eval_every beyond the budget: the regular scoring skips every step, wherever the rule stops (which
+    # differs between bf16 and fp32 machines), so the stop's score can only come from the stop itself
+    results = fit_logged(*TINY, "image.max_size=32", *QUICK_WMV, "task.eval_every=5000", "task.num_iter=3000")
+    assert results["steps"] < 3000
     psnr_avg = read_metrics(tmp_path / "run")["psnr_avg"]
-    assert max(psnr_avg) == results["steps"]  # the last step with a score is the one the run stopped at
+    assert list(psnr_avg) == [results["steps"]]  # the one step with a score is the one the run stopped at
     assert psnr_avg[results["steps"]] == pytest.approx(results["psnr_avg"], abs=1e-3)  # the average kept at the stop
 
 
