@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from dip_lightning.config.command_line import shown_overrides
+from dip_lightning.config.composition import composed
+from dip_lightning.config.schema import check_config
+from dip_lightning.errors import InputError
 from dip_lightning.run import wandb_logger as loggers
 from dip_lightning.run.wandb_logger import wandb_mode
 
@@ -32,6 +37,104 @@ def test_cfg_job_shows_the_composed_config(tmp_path):
     assert "_target_: dip_lightning.nets.unet.UNet" in result.stdout
     assert "lr: 0.001" in result.stdout  # the reference's learning rate for the inpainting U-Net
     assert "_target_: dip_lightning.data.masks.TextMask" in result.stdout
+
+
+# Started together (each is mostly its imports): a device the machine does not have, and --cfg with a bad
+# value and with a good one. None gets as far as a fit.
+REQUESTS = {
+    "gpu": ("experiment=smoke", "trainer.accelerator=gpu", "task.num_iter=2"),
+    "mps": ("experiment=smoke", "trainer.accelerator=mps", "task.num_iter=2"),
+    "cfg bad": ("--cfg", "job", "task.sigma=-1"),
+    "cfg good": ("--cfg", "job", "task.sigma=30"),
+}
+SERVED = {"gpu": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+
+
+@pytest.fixture(scope="module")
+def requests(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    started = {}
+    for name, arguments in REQUESTS.items():
+        if SERVED.get(name):
+            continue
+        folder = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        command = [sys.executable, "-m", "dip_lightning", *arguments]
+        if "--cfg" not in arguments:
+            command.append(f"hydra.run.dir={folder / 'out'}")
+        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[name] = (process, command, folder)
+    done = {}
+    for name, (process, command, folder) in started.items():
+        stdout, stderr = process.communicate(timeout=600)
+        done[name] = (subprocess.CompletedProcess(command, process.returncode, stdout, stderr), folder)
+    return done
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "Error" in line]
+    assert len(errors) == 1 and "InputError: " in errors[0], output
+    return errors[0].split("InputError: ", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("gpu", ["trainer.accelerator=gpu asks for a CUDA GPU, but torch sees none", "CPU build"]),
+        ("mps", ["trainer.accelerator=mps", "this machine has no Apple MPS device"]),
+    ],
+)
+def test_a_device_the_machine_does_not_have_is_one_line_exit_2_and_recorded(requests, name, words):
+    if SERVED[name]:
+        pytest.skip(f"this machine has {name}")
+    if name == "gpu" and torch.version.cuda is not None:
+        words = [words[0], "no CUDA device is visible"]
+    result, folder = requests[name]
+    message = one_error_line(result)
+    assert all(word in message for word in words), message
+    assert message.endswith("use trainer.accelerator=auto or cpu")
+    assert "has no native bf16" not in result.stdout + result.stderr  # refused before a precision is chosen
+    record = json.loads((folder / "out" / "results.json").read_text())
+    assert record["status"] == f"failed: InputError: {message}"
+
+
+def test_cfg_job_refuses_what_a_run_refuses_in_the_same_words(requests):
+    result, _ = requests["cfg bad"]
+    message = one_error_line(result)
+    assert message == "task.sigma must be a finite number >= 0, got -1"
+    with composed(["task.sigma=-1"]) as cfg, pytest.raises(InputError) as run_says:
+        check_config(cfg)  # what train.main checks before a run
+    assert message == str(run_says.value)
+    assert "_target_" not in result.stdout  # nothing of the config printed
+
+
+def test_cfg_job_prints_a_good_config(requests):
+    result, _ = requests["cfg good"]
+    assert result.returncode == 0, result.stderr
+    assert "  sigma: 30\n" in result.stdout and "Error" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, shown",
+    [
+        (["--cfg", "job", "task.sigma=1"], ["task.sigma=1"]),
+        (["task.sigma=1", "-c", "all", "--resolve", "-p", "task"], ["task.sigma=1"]),
+        (["--cfg=hydra", "seed=2"], ["seed=2"]),
+        (["task.sigma=1"], None),  # a run: checked by the run
+        (["--cfg", "job", "--config-dir", "elsewhere"], None),  # configs of its own: Hydra's to check
+        (["--info", "config"], None),
+    ],
+)
+def test_what_cfg_shows_is_checked_first(arguments, shown):
+    assert shown_overrides(arguments) == shown
+
+
+def test_cfg_with_a_run_or_a_sweep_is_one_line():
+    with pytest.raises(
+        InputError, match="--cfg job prints the config instead of running it: it does not combine with -m"
+    ):
+        shown_overrides(["-m", "--cfg", "job", "seed=1,2"])
 
 
 def test_a_run_from_the_command_line_leaves_its_record(tmp_path):

@@ -5,7 +5,9 @@ import logging
 import pytest
 import torch
 
+from dip_lightning.errors import InputError
 from dip_lightning.hardware import precision
+from dip_lightning.hardware.device import check_accelerator
 from dip_lightning.hardware.precision import HardwareFacts, choose_precision, compute_dtype, hardware_facts
 
 ZEN4 = HardwareFacts("AMD EPYC", "AVX512", cpu_bf16_instructions=True, mkldnn_bf16=True)
@@ -93,3 +95,72 @@ def test_the_facts_of_this_cpu_are_torchs():
 )
 def test_compute_dtype(setting, dtype):
     assert compute_dtype(setting) == dtype
+
+
+# ----- trainer.accelerator: a device the machine does not have ------------------------------------------
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A machine with neither CUDA nor MPS, whatever this one has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.mark.parametrize("accelerator", ["auto", "cpu"])
+def test_auto_and_cpu_run_on_any_machine(no_gpu, accelerator):
+    check_accelerator(accelerator)
+
+
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda"])
+def test_a_cuda_gpu_on_a_cpu_build_of_torch_is_one_line_that_says_so(no_gpu, monkeypatch, accelerator):
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", None)
+    with pytest.raises(InputError) as refused:
+        check_accelerator(accelerator)
+    message = str(refused.value)
+    assert message.startswith(f"trainer.accelerator={accelerator} asks for a CUDA GPU, but torch sees none")
+    assert f"torch {torch.__version__} is a CPU build" in message
+    assert message.endswith("use trainer.accelerator=auto or cpu") and "\n" not in message
+
+
+def test_a_cuda_build_without_a_visible_device_says_so(no_gpu, monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(
+        InputError, match=r"is built for CUDA 12\.4; no CUDA device is visible with CUDA_VISIBLE_DEVICES=''"
+    ):
+        check_accelerator("gpu")
+
+
+def test_mps_without_an_apple_gpu_is_one_line(no_gpu):
+    with pytest.raises(
+        InputError, match="trainer.accelerator=mps .* this machine has no Apple MPS device.*: use trainer"
+    ):
+        check_accelerator("mps")
+
+
+def test_gpu_is_served_by_cuda_or_by_apples_mps(no_gpu, monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    check_accelerator("gpu")
+    check_accelerator("mps")
+    with pytest.raises(InputError, match="asks for a CUDA GPU"):
+        check_accelerator("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    check_accelerator("cuda")
+
+
+def test_other_accelerators_are_asked_of_lightning():
+    from pytorch_lightning.accelerators import XLAAccelerator
+
+    if not XLAAccelerator.is_available():
+        with pytest.raises(InputError, match="trainer.accelerator=tpu asks for a TPU device, but Lightning's XLA"):
+            check_accelerator("tpu")
+    with pytest.raises(InputError, match="trainer.accelerator=abacus is not an accelerator Lightning knows: one of "):
+        check_accelerator("abacus")
+
+
+def test_no_cuda_device_reads_as_a_sentence(no_gpu):
+    choice = choose_precision("auto", "cuda", hardware_facts("cuda"))
+    assert (
+        choice.reason == "trainer.precision=auto chose 32-true: no CUDA device is visible to torch, so no native bf16"
+    )

@@ -5,7 +5,9 @@ page of text: an override it cannot parse, an option a group does not have (`arc
 Then the overrides but the swept ones are composed once (config/composition.py), for a key that does not
 exist (`task.num_ite=3`: the nearest keys, one line) and, in a sweep, a jobs' list that cannot be made (a
 preset's dataset folder that is missing); what is left (a swept key that does not exist...) Hydra still
-reports, with exit code 2 (`command_line`)."""
+reports, with exit code 2 (`command_line`). `--cfg job|hydra|all` prints the config without running the job,
+so without the job's checks: they run here first (`check_shown`), and a setting a run refuses is refused
+as a run refuses it, before anything is printed."""
 
 import functools
 import sys
@@ -15,8 +17,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override, OverrideType, ValueType
 from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 
-from dip_lightning.config.composition import check_composes
+from dip_lightning.config.composition import check_composes, composed
 from dip_lightning.config.location import config_dir
+from dip_lightning.config.schema import check_config
 from dip_lightning.errors import InputError
 
 OFF = "none"  # the option that switches a group off: conf/<group>/none.yaml
@@ -25,6 +28,9 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 OTHER_CONFIGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")
 # What Hydra ends on when the config cannot be composed: a key that does not exist, a bad override.
 COMPOSITION_ERRORS = (ConfigCompositionException, OverrideParseException)
+SHOW_FLAGS = ("--cfg", "-c")  # Hydra's: print the config (job | hydra | all) instead of running the job
+SHOWN = ("job", "hydra", "all")
+RUN_FLAGS = (*MULTIRUN_FLAGS, "--run", "-r")  # Hydra refuses them with --cfg, in a traceback
 
 
 def command_line(bad_input_exit: int):
@@ -40,6 +46,8 @@ def command_line(bad_input_exit: int):
                 sys.argv[1:] = checked_arguments(sys.argv[1:])
                 if (before := composable(sys.argv[1:])) is not None:
                     check_composes(*before)  # a key that does not exist, a sweep's missing folder: one line
+                elif (shown := shown_overrides(sys.argv[1:])) is not None:
+                    check_shown(shown)  # --cfg job task.sigma=-1: refused as the run would be, not printed
             except InputError as error:
                 print(f"InputError: {error}", file=sys.stderr)
                 sys.exit(bad_input_exit)
@@ -91,6 +99,39 @@ def composable(arguments: list[str]) -> tuple[list[str], bool] | None:
     parsed = OverridesParser.create().parse_overrides(overrides)
     kept = [argument for argument, override in zip(overrides, parsed, strict=True) if not override.is_sweep_override()]
     return kept, bool(flags) or len(kept) < len(overrides)
+
+
+def shown_overrides(arguments: list[str]) -> list[str] | None:
+    """The overrides of a command that prints its config (--cfg job|hydra|all) instead of running it; None
+    for any other command, and where another flag (--config-dir, --info, ...) changes what Hydra does."""
+    shown, run, overrides, rest = None, None, [], iter(arguments)
+    for argument in rest:
+        if argument in SHOW_FLAGS:
+            shown = next(rest, None)
+        elif argument.startswith("--cfg="):
+            shown = argument.removeprefix("--cfg=")
+        elif argument in ("--package", "-p"):
+            next(rest, None)  # the flag's value
+        elif argument in RUN_FLAGS:
+            run = argument
+        elif not argument.startswith("-"):
+            overrides.append(argument)
+        elif argument != "--resolve" and not argument.startswith("--package="):
+            return None
+    if shown not in SHOWN:
+        return None
+    if run is not None:
+        raise InputError(f"--cfg {shown} prints the config instead of running it: it does not combine with {run}")
+    return overrides
+
+
+def check_shown(overrides: list[str]) -> None:
+    """InputError where the config `overrides` compose (the swept ones left to Hydra) holds a setting that
+    a run refuses (config/schema.py), with the run's very words."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    kept = [argument for argument, override in zip(overrides, parsed, strict=True) if not override.is_sweep_override()]
+    with composed(kept) as cfg:
+        check_config(cfg)
 
 
 def _group_override(override: Override, argument: str, folder: Path, check_options: bool) -> str:

@@ -26,6 +26,7 @@ class HardwareFacts:
     cpu_amx: bool = False  # AMX-BF16 tiles: bf16 matrix units (Intel Sapphire Rapids and later)
     mkldnn_bf16: bool = False  # oneDNN runs bf16 at all (on x86 it accepts any AVX-512 CPU, emulating)
     cuda_bf16: bool = False  # the GPU has bf16 arithmetic (Ampere and later), not emulated
+    device_found: bool = True  # False: torch sees no such device (a run refuses it first: hardware/device.py)
 
 
 class PrecisionChoice(NamedTuple):
@@ -35,7 +36,8 @@ class PrecisionChoice(NamedTuple):
 
 
 def resolve_accelerator(accelerator: str) -> str:
-    """The device type Lightning will use for `trainer.accelerator` ("auto" and "gpu" included)."""
+    """The device type Lightning will use for `trainer.accelerator` ("auto" and "gpu" included). A "gpu" on
+    a machine without one stays "cuda", the device asked for: a run refuses it first (device.check_accelerator)."""
     if accelerator in (AUTO, "gpu"):
         if torch.cuda.is_available():
             return "cuda"
@@ -49,7 +51,7 @@ def hardware_facts(accelerator: str) -> HardwareFacts:
     """Ask torch what `accelerator` (a resolved device type: "cpu", "cuda", ...) offers."""
     if accelerator == "cuda":
         if not torch.cuda.is_available():
-            return HardwareFacts(device_name="no CUDA device")
+            return HardwareFacts(device_name="none", device_found=False)
         return HardwareFacts(device_name=torch.cuda.get_device_name(), cuda_bf16=_cuda_bf16_native())
     capabilities = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else None
     instructions = None
@@ -74,6 +76,8 @@ def _cuda_bf16_native() -> bool:
 def native_bf16(accelerator: str, facts: HardwareFacts) -> tuple[bool, str]:
     """Whether bf16 runs natively (fast) on `accelerator`, and why, in words."""
     if accelerator == "cuda":
+        if not facts.device_found:
+            return False, "no CUDA device is visible to torch, so no native bf16"
         if facts.cuda_bf16:
             return True, f"{facts.device_name} has native bf16"
         return False, f"{facts.device_name} has no native bf16 (it needs an Ampere or later GPU)"
