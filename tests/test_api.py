@@ -118,13 +118,24 @@ def test_bad_input_raises_the_command_lines_errors(tmp_path, picture):
             restore(output_dir=None, progress=False, **arguments)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_gpu_the_machine_does_not_have_raises_input_error_and_is_recorded(tmp_path, picture):
+    with pytest.raises(InputError, match="trainer.accelerator=gpu asks for a CUDA GPU, but torch sees none") as refused:
+        restore(
+            image=picture, overrides=["trainer.accelerator=gpu"], steps=2, output_dir=tmp_path / "gpu", progress=False
+        )
+    assert "use trainer.accelerator=auto or cpu" in str(refused.value)
+    record = json.loads((tmp_path / "gpu" / "results.json").read_text())
+    assert record["status"] == f"failed: InputError: {refused.value}"
+
+
 @pytest.mark.parametrize(
     "picture, message",
     [
         (np.full((8, 8, 3), 255.0), r"values in \[255, 255\]: pixels are in \[0, 1\]"),
         (np.zeros((8, 8), np.int64), "int64: give uint8"),
         (torch.zeros(2, 3, 8, 8), "a batch of 2 pictures"),
-        (torch.zeros(8, 8, 3), r"shape \(8, 8, 3\): give a gray or RGB picture as \(C, H, W\)"),
+        (torch.zeros(8, 8, 3), r"shape \(8, 8, 3\): give a gray or RGB\(A\) picture as \(C, H, W\)"),
         (torch.full((3, 8, 8), float("nan")), "NaN"),
         (42, "must be a path, a PIL image, a numpy array or a tensor, not int"),
     ],

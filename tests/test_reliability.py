@@ -8,9 +8,11 @@ import math
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +55,28 @@ def files(tmp_path_factory):
     data = full.read_bytes()
     (folder / "truncated.png").write_bytes(data[: len(data) // 2])
     (folder / "a_folder").mkdir()
+    (folder / "notes.png").write_text("not a picture\n")
+    (folder / "bomb.png").write_bytes(png_declaring(30000, 30000))
     return folder
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG of a few bytes whose header declares width x height RGB pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (3 * width + 1))  # one row stored, the others only declared
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
 BAD_INPUT = {  # overrides: the one line the user gets
     ("task.num_iter=0",): "task.num_iter must be an integer >= 1, got 0",
     ("task.eval_every=0",): "task.eval_every must be an integer >= 1, got 0",
-    ("observed={files}/truncated.png",): "truncated.png is damaged: image file is truncated",
+    ("observed={files}/truncated.png",): "truncated.png is truncated or damaged: image file is truncated",
+    ("observed={files}/notes.png",): "notes.png is not an image file Pillow can read",
+    ("observed={files}/bomb.png",): "bomb.png declares 30000 x 30000 pixels (900 megapixels), more than the limit",
     ("optimizer.lr=nan",): "optimizer.lr must be a finite number > 0, got nan",
     ("image=file",): "image.source is not set: give image.source=... on the command line",
     ("image=file", "image.source=missing.png"): "image file not found: missing.png",
@@ -72,7 +89,7 @@ BAD_INPUT = {  # overrides: the one line the user gets
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory, files) -> dict[tuple[str, ...], tuple[subprocess.CompletedProcess, Path]]:
     """Every bad-input run of the command line, started together: each is mostly the import of its
-    libraries, so side by side on two cores the nine took 29 s where in turn they took 47."""
+    libraries, so side by side on two cores nine took 29 s where in turn they took 47."""
     started = {}
     for overrides in BAD_INPUT:
         folder = tmp_path_factory.mktemp("bad_input")
@@ -94,6 +111,7 @@ def test_bad_input_is_one_line_and_exit_2(bad_input_runs, overrides):
     result, folder = bad_input_runs[overrides]
     message = BAD_INPUT[overrides]
     one_line_error(result, 2, message)
+    assert "Warning" not in result.stdout + result.stderr  # nothing of PIL's (DecompressionBombWarning...)
     if not any("/proc/" in item for item in overrides):  # the run's folder says that it failed, and why
         record = json.loads((folder / "out" / "results.json").read_text())
         assert record["status"].startswith("failed: ") and message.split(":")[0] in record["status"]

@@ -36,7 +36,8 @@ from dip_lightning.config.command_line import checked_arguments
 from dip_lightning.config.composition import composed
 from dip_lightning.config.schema import check_config
 from dip_lightning.data.folders import quoted
-from dip_lightning.data.images import EMBEDDED, pil_to_tensor, to_pil
+from dip_lightning.data.images import EMBEDDED, to_pil
+from dip_lightning.data.photo import PhotoFormat, pil_to_photo
 from dip_lightning.errors import InputError
 from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.run.folder import METRICS_FILE
@@ -58,6 +59,7 @@ class Restoration:
     record: dict
     curve: dict[str, dict[int, float]] = field(default_factory=dict)
     folder: Path | None = None
+    photo_format: PhotoFormat | None = None  # how the picture came (mode, depth, alpha, ICC profile)
 
     @property
     def restored(self) -> torch.Tensor:
@@ -85,6 +87,16 @@ class Restoration:
         if name not in self.images:
             raise KeyError(f"no {name!r} image: this run has {', '.join(self.images)}")
         return to_pil(self.images[name])
+
+    def save(self, path: str | os.PathLike, name: str | None = None) -> None:
+        """Write a picture (by default as to_pil chooses) as a PNG the way restored.png is written: in the
+        picture's own mode and depth (gray or colour, 8 or 16 bits, its alpha and ICC profile given back)."""
+        name = name or ("restored_avg" if "restored_avg" in self.images else "restored")
+        if name not in self.images:
+            raise KeyError(f"no {name!r} image: this run has {', '.join(self.images)}")
+        (self.photo_format or PhotoFormat("L" if self.images[name].shape[0] == 1 else "RGB")).save(
+            self.images[name], path
+        )
 
     def __repr__(self) -> str:
         keys = ("task", "status", "steps", "psnr", "psnr_avg", "psnr_observed")
@@ -154,7 +166,7 @@ def _fit(cfg: DictConfig, given: dict, folder: Path, keep: bool, progress: bool)
     images = {name: image[0].detach().float().cpu() for name, image in module.fixed_images().items()}
     images |= {name: image[0].detach().float().cpu() for name, image in module.restoration().items()}
     curve = read_metrics(folder) if (folder / METRICS_FILE).is_file() else {}
-    return Restoration(images, record, curve, folder if keep else None)
+    return Restoration(images, record, curve, folder if keep else None, module.photo_format)
 
 
 class _KeepModule(pl.Callback):
@@ -200,22 +212,30 @@ def _source(picture: Picture, key: str, given: dict) -> str:
     which build.read_images reads instead of a file)."""
     if _is_path(picture):
         return quoted(str(picture))
-    given[key] = as_tensor(picture, key)
+    given[key] = as_photo(picture, key)
     name = getattr(picture, "filename", "") or f"{type(picture).__module__.split('.')[0]} {type(picture).__name__}"
     return quoted(f"{IN_MEMORY}{name}")
 
 
 def as_tensor(picture: Picture, what: str = "picture") -> torch.Tensor:
     """A PIL image, a numpy array (H, W) or (H, W, C), or a tensor (C, H, W) or (1, C, H, W) as the
-    (C, H, W) float tensor in [0, 1] a file would give (C = 1 or 3; an alpha channel is dropped, as from a
-    file). Integers are 8-bit (16-bit for uint16); floats must already be in [0, 1]."""
+    (C, H, W) float tensor in [0, 1] a file would give (C = 1 or 3: an alpha channel is set apart, see
+    as_photo). Integers are 8-bit (16-bit for uint16); floats must already be in [0, 1]."""
+    return as_photo(picture, what)[0]
+
+
+def as_photo(picture: Picture, what: str = "picture") -> tuple[torch.Tensor, PhotoFormat]:
+    """The picture as as_tensor gives it, and its format: its alpha (a fourth channel), 16 bits for uint16
+    and float pixels, 8 for the others; the restoration is written back so."""
     if isinstance(picture, Image.Image):
-        return pil_to_tensor(picture, what)
+        return pil_to_photo(picture, what)
     if isinstance(picture, np.ndarray):
+        deep = picture.dtype == np.uint16 or np.issubdtype(picture.dtype, np.floating)
         array = _unit_range(picture, what)
         tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 0) if array.ndim == 3 else array))
     elif isinstance(picture, torch.Tensor):
         tensor = picture.detach().cpu()
+        deep = tensor.is_floating_point()
         if tensor.ndim == 4:
             if tensor.shape[0] != 1:
                 raise InputError(f"{what} is a batch of {tensor.shape[0]} pictures: restore() fits one at a time")
@@ -230,11 +250,12 @@ def as_tensor(picture: Picture, what: str = "picture") -> torch.Tensor:
         tensor = tensor[None]
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
         layout = "(H, W, C)" if isinstance(picture, np.ndarray) else "(C, H, W)"
-        raise InputError(f"{what} has shape {tuple(picture.shape)}: give a gray or RGB picture as {layout}")
-    if tensor.shape[0] == 4:
-        log.warning("%s has an alpha channel: it is ignored (only the colour is restored)", what)
-        tensor = tensor[:3]
-    return tensor.contiguous()
+        raise InputError(f"{what} has shape {tuple(picture.shape)}: give a gray or RGB(A) picture as {layout}")
+    colour, alpha = tensor[:3].contiguous(), tensor[3:].contiguous() if tensor.shape[0] == 4 else None
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[tensor.shape[0]]
+    bits = 16 if deep else 8
+    mode = ("I;16" if mode == "L" else f"{mode};16") if deep else mode
+    return colour, PhotoFormat(mode, bits, alpha)
 
 
 def _unit_range(array: np.ndarray, what: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from dip_lightning.run.comparison import comparison_picture
 from dip_lightning.run.folder import RESULTS_FILE
 
 SCORES = ("psnr", "psnr_avg", "ssim", "ssim_avg")
+RESTORATIONS = ("restored", "restored_avg")  # written in the picture's own format; the other pictures 8-bit
 
 
 def _number(value: float | None) -> float | None:
@@ -63,7 +64,10 @@ def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict
     if record[score] is not None and record.get(f"best_{score}") is not None:
         record["gap_to_best"] = round(record[f"best_{score}"] - record[score], 4)  # what stopping here lost
     for name, image in images.items():
-        save_png(image[0], directory / f"{name}.png")
+        if name in RESTORATIONS and module.photo_format is not None:  # back in the picture's mode and depth
+            module.photo_format.save(image[0], directory / f"{name}.png")
+        else:
+            save_png(image[0], directory / f"{name}.png")
     save_png(comparison_picture(module, record), directory / "comparison.png")
     record["files"] = sorted([f"{name}.png" for name in images] + ["comparison.png"])
     text = json.dumps(record, indent=2) + "\n"
