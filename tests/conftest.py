@@ -71,7 +71,7 @@ def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
 
 @pytest.fixture
 def photo(tmp_path) -> np.ndarray:
-    """A smooth RGB test picture, 72 x 100 (crops to 64 x 96 for a stride of 32), as uint8."""
+    """A smooth RGB test picture, 72 x 100 (fit_size=crop cuts it to 64 x 96 for a stride of 32), as uint8."""
     y, x = np.mgrid[0:72, 0:100]
     picture = np.stack([128 + 100 * np.sin(x / 9), 128 + 100 * np.cos(y / 7), (x + y) * 2], axis=-1)
     return picture.clip(0, 255).astype(np.uint8)

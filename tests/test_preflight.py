@@ -34,7 +34,7 @@ def test_a_huge_photo_is_refused_in_one_line_before_anything_is_allocated(tmp_pa
     )
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in output, output
-    assert "a 5984 x 5984 fit needs about" in output and "image.max_size=" in output  # cropped to 32s
+    assert "a 6016 x 6016 fit needs about" in output and "image.max_size=" in output  # the canvas: up to 32s
 
 
 def test_the_estimated_time_is_logged_and_a_long_run_warned(configure, caplog):

@@ -114,17 +114,25 @@ def test_grayscale_images_run_with_one_channel(fit, tmp_path):
     assert results["num_params"] > 0
 
 
-def test_images_are_centre_cropped_to_the_network_stride(fit, tmp_path, photo):
-    path = write_png(tmp_path / "photo.png", photo)  # 72 x 100
+def test_images_are_restored_whole_on_a_canvas_the_network_can_take(fit, tmp_path, photo):
+    path = write_png(tmp_path / "photo.png", photo)  # 72 x 100: the network draws 96 x 128, centred
     results = fit("image=file", f"image.source={path}", "image.max_size=null", "task.num_iter=2")
+    assert results["size"] == [72, 100] and results["crop"]["height"] == 72 and results["crop"]["width"] == 100
+    assert read_image(tmp_path / "run" / "restored.png").shape == (3, 72, 100)
+
+
+def test_fit_size_crop_centre_crops_to_the_network_stride_as_the_reference(fit, tmp_path, photo):
+    path = write_png(tmp_path / "photo.png", photo)  # 72 x 100
+    results = fit("image=file", f"image.source={path}", "image.max_size=null", "task.num_iter=2", "fit_size=crop")
     assert results["size"] == [64, 96]
     assert results["crop"] == {"top": 4, "left": 2, "height": 64, "width": 96, "source_height": 72, "source_width": 100}
 
 
-def test_an_image_too_small_for_the_network_is_refused(configure, tmp_path, photo):
+def test_an_image_too_small_to_crop_for_the_network_is_refused(configure, tmp_path, photo):
     path = write_png(tmp_path / "small.png", photo[:40, :40])
     with pytest.raises(InputError, match="restored image would be 32x32 pixels, but this network needs at least 64"):
-        build_module(configure("image=file", f"image.source={path}"))
+        build_module(configure("image=file", f"image.source={path}", "fit_size=crop"))
+    assert build_module(configure("image=file", f"image.source={path}")).outputs.output_avg.shape == (1, 3, 40, 40)
 
 
 # ----- the user's own files --------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def test_users_observation_without_ground_truth(fit, tmp_path, photo, task):
     assert results["image"] == str(path)
     assert results["psnr"] is None and results["psnr_avg"] is None and results["ssim"] is None
     assert results["psnr_observed"] is not None
-    assert results["size"] == [64, 96]
+    assert results["size"] == [72, 100]
     assert "ground_truth.png" not in results["files"]
 
 
@@ -170,8 +178,8 @@ def test_users_damaged_photo_and_mask(fit, tmp_path, photo):
     mask_path = write_png(tmp_path / "mask.png", mask)
     results = fit("task=inpaint", f"observed={observed}", "mask=file", f"mask.path={mask_path}", "task.num_iter=2")
     saved_mask = read_image(tmp_path / "run" / "mask.png")
-    assert saved_mask.shape == (1, 64, 96)
-    assert saved_mask.mean().item() == pytest.approx(1 - 10 * 20 / (64 * 96), abs=1e-6)
+    assert saved_mask.shape == (1, 72, 100)
+    assert saved_mask.mean().item() == pytest.approx(1 - 10 * 20 / (72 * 100), abs=1e-6)
     assert results["psnr"] is None
 
 
@@ -220,7 +228,7 @@ def test_users_blurred_photo_with_their_kernel(fit, tmp_path, photo):
     blurred = write_png(tmp_path / "blurred.png", photo)
     kernel_path = write_png(tmp_path / "k.png", kernel)
     results = fit("task=deblur", f"observed={blurred}", f"task.kernel={kernel_path}", "task.num_iter=3")
-    assert results["task"] == "deblur" and results["size"] == [64, 96] and results["psnr"] is None
+    assert results["task"] == "deblur" and results["size"] == [72, 100] and results["psnr"] is None
 
 
 def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp_path, photo):
@@ -230,9 +238,9 @@ def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp
     assert configure(*overrides).optimizer.lr == 0.1  # the reference's
     results = fit(*overrides, "check_fit=true")  # the memory and time check reads a picture input too
     assert results["num_params"] == 2_184_307  # the default skip net with 3 input channels
-    assert results["size"] == [64, 96] and "input.png" in results["files"]
+    assert results["size"] == [72, 100] and "input.png" in results["files"]
     saved_input = read_image(tmp_path / "run" / "input.png")
-    assert torch.allclose(saved_input, read_image(flash)[:, 4:68, 2:98], atol=1 / 255)  # cropped as the photo
+    assert torch.allclose(saved_input, read_image(flash), atol=1 / 255)  # the photo's part of the canvas
 
 
 def test_flash_no_flash_needs_the_flash_photo(configure, tmp_path, photo):

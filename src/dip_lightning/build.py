@@ -14,8 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from dip_lightning.data.crop import centred
-from dip_lightning.data.images import load_image, shrink
+from dip_lightning.data.images import cut_photo, load_image, load_photo
+from dip_lightning.data.photo import PhotoFormat
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.precision import resolve_accelerator
 from dip_lightning.hardware.preflight import preflight
@@ -66,11 +66,13 @@ def _input_errors():
 IN_MEMORY = "in memory: "  # how a run's config names a picture the Python API was given as data, not a file
 
 
-def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) -> dict[str, torch.Tensor | None]:
-    """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`.
-    image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
+def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) -> dict:
+    """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`,
+    and `photo_format`, how the clean image or the observation was stored (the restoration is written back
+    so). image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
     observation would change its noise), see conf/image. `given` holds pictures already in memory (the
-    Python API's: "image", "observed", "ground_truth" -> (C, H, W) tensors), cut as if read from files."""
+    Python API's: "image", "observed", "ground_truth" -> ((C, H, W) tensor, PhotoFormat)), cut as if read
+    from files."""
     given = given or {}
     center_crop = cfg.image.get("center_crop")
     if cfg.get("observed_dir") is not None and cfg.observed is None:  # -m observed_dir=a,b: jobs without a photo
@@ -79,21 +81,23 @@ def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) ->
         if cfg.ground_truth is not None:
             raise InputError("ground_truth= scores a user's observed= image; give observed= too")
         if "image" in given:
-            return {"image": _cut(given["image"], cfg.image.get("max_size"), center_crop)}
-        _refuse_in_memory("image.source", cfg.image.get("source"))
-        return {"image": instantiate(cfg.image)}
+            image, photo = cut_photo(*given["image"], cfg.image.get("max_size"), center_crop)
+        else:
+            _refuse_in_memory("image.source", cfg.image.get("source"))
+            image, photo = instantiate(cfg.image)
+        return {"image": image, "photo_format": photo}
     if cfg.ground_truth is not None and physics.scale > 1 and center_crop:
         raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
-    load = _loader(cfg)
 
-    def read(key: str) -> torch.Tensor:
+    def read(key: str) -> tuple[torch.Tensor, PhotoFormat]:
         if key in given:
-            return _cut(given[key], None, center_crop)
+            return cut_photo(*given[key], None, center_crop)
         _refuse_in_memory(key, cfg[key])
-        return load(cfg[key])
+        return load_photo(cfg[key], None, center_crop)
 
-    truth = read("ground_truth") if cfg.ground_truth is not None else None
-    return {"observed": read("observed"), "ground_truth": truth}
+    truth = read("ground_truth")[0] if cfg.ground_truth is not None else None
+    observed, photo = read("observed")
+    return {"observed": observed, "ground_truth": truth, "photo_format": photo}
 
 
 def _refuse_in_memory(key: str, value) -> None:
@@ -105,12 +109,6 @@ def _refuse_in_memory(key: str, value) -> None:
             "that run, call restore() again with the same pictures and output_dir=its folder; from the command "
             f"line, give {key}=PATH"
         )
-
-
-def _cut(image: torch.Tensor, max_size: int | None, center_crop: int | None) -> torch.Tensor:
-    """A picture in memory, shrunk and cut as load_image does a file's."""
-    image = shrink(image, max_size) if max_size else image
-    return centred(*image.shape[-2:], center_crop, center_crop)(image) if center_crop else image
 
 
 def _loader(cfg: DictConfig):
@@ -130,7 +128,8 @@ def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
         generator = torch.Generator().manual_seed(cfg.seed)  # the module's: the degradation's draws
         image, observed, truth = images.get("image"), images.get("observed"), images.get("ground_truth")
         stride, min_size = network.total_stride, network.min_input_size
-        return physics, make_problem(physics, image, observed, truth, stride, min_size, generator)
+        crop = cfg.fit_size == "crop"
+        return physics, make_problem(physics, image, observed, truth, stride, min_size, generator, crop)
 
 
 def build_module(
@@ -171,11 +170,12 @@ def build_module(
             seed=cfg.seed,
             restarts=cfg.restarts,
             restarts_batched=restarts_batched(cfg),
+            crop_to_stride=cfg.fit_size == "crop",
             **images,
         )
 
 
-def build_stopping(cfg: DictConfig) -> pl.Callback | None:
+def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> pl.Callback | None:
     """The stopping rule's callback, or None. `stopping=auto` (conf/stopping/auto.yaml) holds a rule with
     `when: observed`: it applies to a user's image (observed=PATH) only, where the task's physics adds
     noise (denoise, deblur, jpeg: on the noiseless inpaint and sr the paper's budget ends at the peak,
@@ -198,6 +198,9 @@ def build_stopping(cfg: DictConfig) -> pl.Callback | None:
                 f"stopping=auto: task {cfg.task.name}'s observation is modelled without noise, so the network has "
                 "no noise to overfit: the task's budget stands (stopping=validation stops it anyway)"
             )
+            return None
+        if observed is not None and observed.shape[-2] * observed.shape[-1] < 2:
+            log.info("stopping=auto: a one-pixel picture has no pixel to hold out: the task's budget stands")
             return None
     with _input_errors():
         return instantiate(settings)

@@ -4,12 +4,14 @@ and E + R is the loss. Stopping early returns the restoration."""
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from dip_lightning.data.photo import PhotoFormat
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.backtracking import Backtracking
 from dip_lightning.fitting.metrics import psnr, psnr_from_mse, ssim
@@ -30,7 +32,10 @@ class DeepImagePrior(pl.LightningModule):
     truth) or `observed` (an already corrupted image), optionally with its `ground_truth`, which is used
     for scoring only, never by the fit. The "dataset" is the prior's fixed input z, served once a step.
     With `restarts` N > 1, N independently initialised priors are fitted at once and the restoration is
-    the mean of theirs (the paper's "averaged over runs").
+    the mean of theirs (the paper's "averaged over runs"). The whole image is restored, whatever its size
+    (the prior draws a canvas around it); `crop_to_stride` crops it as the reference does instead.
+    `photo_format` is how the picture was stored (its mode, depth, alpha, ICC profile): the fit never reads
+    it, the record writes the restoration back so.
 
     What is logged, under the same names as results.json (the CSV, the progress bar): `psnr_observed`
     compares A(x) with y at every step; `psnr` / `ssim` score x, the output of that step, against the
@@ -58,6 +63,8 @@ class DeepImagePrior(pl.LightningModule):
         seed: int,
         restarts: int,
         restarts_batched: bool,
+        crop_to_stride: bool = False,
+        photo_format: PhotoFormat | None = None,
     ):
         super().__init__()
         self.save_hyperparameters("name", "num_iter", "exp_weight", "backtrack_db", "eval_every", "seed", "restarts")
@@ -78,9 +85,18 @@ class DeepImagePrior(pl.LightningModule):
         self.prior = priors[0] if restarts == 1 else Restarts(priors, batched=restarts_batched)
         generator = torch.Generator().manual_seed(seed)  # the degradation, then z
         problem = make_problem(
-            physics, image, observed, ground_truth, self.prior.total_stride, self.prior.min_input_size, generator
+            physics,
+            image,
+            observed,
+            ground_truth,
+            self.prior.total_stride,
+            self.prior.min_input_size,
+            generator,
+            crop_to_stride,
         )
         self.crop = problem.crop
+        alpha = photo_format.alpha if photo_format is not None else None
+        self.photo_format = photo_format if alpha is None else replace(photo_format, alpha=problem.crop(alpha))
         self.register_buffer("observed", problem.observed)
         self.register_buffer("ground_truth", problem.ground_truth)
         self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)

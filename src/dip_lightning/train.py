@@ -27,6 +27,7 @@ from dip_lightning.config.location import config_dir
 from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.config.schema import check_config
 from dip_lightning.errors import InputError
+from dip_lightning.hardware.device import check_accelerator
 from dip_lightning.hardware.layout import resolve_memory_format, torch_format
 from dip_lightning.hardware.precision import compute_dtype, resolve_precision
 from dip_lightning.reporting.plots import learning_curve
@@ -54,6 +55,7 @@ EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
 def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[pl.Callback] = ()) -> dict:
     """Fit one image; return its record (what results.json holds). The Python API (api.py) gives
     `images` already in memory (see build.read_images) and callbacks of its own, after the run's."""
+    check_accelerator(cfg.trainer.accelerator)  # a device that is not here: one line, before anything is chosen for it
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if where := placement():
         log.info(f"running as {where}")
@@ -74,7 +76,7 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     callbacks += [writer, checkpointer, *extra_callbacks, Requeue(cfg)]  # Requeue after the checkpointer
-    if (rule := build_stopping(cfg)) is not None:
+    if (rule := build_stopping(cfg, module.observed)) is not None:
         callbacks.insert(0, rule)  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))

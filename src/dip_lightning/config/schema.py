@@ -33,6 +33,7 @@ STEPS = integer(1)
 EVERY = optional(integer(1))  # every N steps, null: never (or only at the end)
 SIZE = optional(integer(1))  # pixels, null: as it is
 PAD, ACTIVATION, NORM = one_of(*PADDINGS), one_of(*ACTIVATIONS), one_of(*NORMS)
+FIT_SIZES = ("pad", "crop")  # see conf/config.yaml's fit_size
 
 BY_PATH: dict[str, Allowed] = {
     "seed": integer(0, 2**32 - 1),
@@ -40,6 +41,7 @@ BY_PATH: dict[str, Allowed] = {
     "restarts_batched": one_of("auto", True, False),
     "threads": optional(integer(1)),
     "check_fit": BOOLEAN,
+    "fit_size": one_of(*FIT_SIZES),
     "observed": optional(PATH),
     "ground_truth": optional(PATH),
     "observed_dir": optional(PATH),
@@ -143,7 +145,7 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
     },
     "dip_lightning.stopping.held_out.HeldOutPixels": {"fraction": number(above=0, below=0.5), "block": integer(1)},
     "dip_lightning.physics.noise.GaussianNoise": {"sigma": number(0)},
-    "dip_lightning.data.images.load_image": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
+    "dip_lightning.data.images.load_photo": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
     "dip_lightning.data.masks.BernoulliMask": {"missing_fraction": number(0, below=1)},
     "dip_lightning.data.masks.RectangleMask": {
         "height_fraction": number(above=0, below=1),

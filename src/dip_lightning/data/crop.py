@@ -42,7 +42,7 @@ def centre_crop(height: int, width: int, multiple: int) -> Crop:
     new_height, new_width = height - height % multiple, width - width % multiple
     if new_height == 0 or new_width == 0:
         raise InputError(
-            f"image {width}x{height} is smaller than {multiple} pixels, the multiple the network needs "
-            "(its total stride): use a larger image or a network with fewer levels"
+            f"image {width}x{height} is smaller than {multiple} pixels, the multiple it must be cut to (the "
+            "network's total stride, or a downsampling factor): use a larger image"
         )
     return centred(height, width, new_height, new_width)

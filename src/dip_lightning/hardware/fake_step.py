@@ -53,8 +53,7 @@ def measure_step(
     `measure(net, size)` at two square sizes it accepts. Takes a fraction of a second at any image size."""
     with torch.random.fork_rng(devices=[]), FakeTensorMode():
         net = make_net(num_input_channels=input_depth, num_output_channels=channels)
-        stride = getattr(net, "total_stride", 1)
-        min_size = getattr(net, "min_input_size", stride)
+        stride, min_size = net.total_stride, net.min_input_size
         small = stride * math.ceil(max(min_size, MEASURED_SIZE) / stride)
         values = (measure(net, small), measure(net, 2 * small))
         parameter_bytes = sum(p.numel() * p.element_size() for p in net.parameters())

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dip_lightning.data.crop import centre_crop
+from dip_lightning.data.canvas import Canvas
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.duration import estimate_seconds, format_duration, step_flops
 from dip_lightning.hardware.memory import available_bytes, check_fits, fit_memory
@@ -29,8 +29,7 @@ def preflight(
     """Raise InputError when `restarts` fits of `make_net` on an image of `size` (H, W) cannot fit in the
     memory `device` has free; log the estimated time of `steps` steps (a warning when it is long)."""
     memory = fit_memory(make_net, channels, input_depth, dtype, restarts)
-    crop = centre_crop(*size, memory.stride)  # the size the fit will have
-    height, width = crop.height, crop.width
+    height, width = Canvas.around(*size, memory.stride, memory.min_size).size  # what the network draws
     problem = check_fits(memory, height, width, available_bytes(device), device)
     if problem:
         raise InputError(problem)

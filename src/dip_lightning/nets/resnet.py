@@ -50,7 +50,7 @@ class ResNet(nn.Module):
         self.head = conv(num_channels, num_output_channels, 3, bias=need_bias, pad=pad)
         self.out = nn.Sigmoid() if need_sigmoid else nn.Identity()
         self.total_stride = 1
-        self.min_input_size = 2 if pad == "reflection" else 1
+        self.min_input_size = 2  # BatchNorm over one image needs more than one value per channel (and reflection 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.head(self.body(z)))

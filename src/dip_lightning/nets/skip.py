@@ -131,9 +131,10 @@ class Skip(nn.Module):
         self.head = conv(up[0], num_output_channels, 1, bias=need_bias, pad=pad)
         self.out = nn.Sigmoid() if need_sigmoid else nn.Identity()
         self.total_stride = 2**levels
-        # Reflection padding needs the deepest level to be larger than its padding.
+        # Reflection padding needs the deepest level to be larger than its padding, and its BatchNorm (the
+        # batch is one image) more than one value per channel.
         deepest_pad = (size_down[-1] - 1) // 2 if pad == "reflection" else 0
-        self.min_input_size = self.total_stride * (deepest_pad + 1)
+        self.min_input_size = self.total_stride * max(deepest_pad + 1, 2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.head(self.body(z)))

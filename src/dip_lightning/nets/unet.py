@@ -76,6 +76,9 @@ class UNet(nn.Module):
         self.head = conv(widths[0], num_output_channels, 1, bias=need_bias, pad=pad)
         self.out = nn.Sigmoid() if need_sigmoid else nn.Identity()
         self.total_stride = 2 ** (len(widths) - 1)
+        # The deepest level's BatchNorm needs more than one value per channel, and its reflection padding
+        # more than one pixel a side.
+        self.min_input_size = 2 * self.total_stride
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         features = [self.start(z)]

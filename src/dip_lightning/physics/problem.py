@@ -49,25 +49,31 @@ def make_problem(
     stride: int,
     min_size: int,
     generator: torch.Generator,
+    crop_to_stride: bool = False,
 ) -> Problem:
-    """Crop the source so that the restoration is a multiple of the network's `stride` (as the reference
-    crops its images), let the physics prepare (a mask), then degrade a clean image or accept the user's."""
+    """Let the physics prepare (a mask), then degrade a clean image or accept the user's. The whole image is
+    restored (the network draws a canvas around it: data/canvas.py), except that a clean image to
+    downsample is cut to a multiple of the factor; with `crop_to_stride`, the source is centre-cropped so
+    that the restoration is a multiple of the network's `stride` and at least `min_size`, as the reference
+    crops its images (the paper presets)."""
     scale = physics.scale
     source = check_sources(image, observed, ground_truth, scale)
     synthetic = image is not None
     zoom = 1 if synthetic else scale  # restored size / source size
-    multiple = math.lcm(stride, scale) // zoom
+    multiple = math.lcm(stride if crop_to_stride else 1, scale) // zoom
     crop = centre_crop(*source.shape[-2:], multiple)
     if not crop.is_whole:
+        why = "for the network's stride" if crop_to_stride else f"to downsample it x{scale}"
         log.info(
             f"centre-cropped the {'clean' if synthetic else 'observed'} image from {crop.source_width}x"
-            f"{crop.source_height} to {crop.width}x{crop.height}, a multiple of {multiple} for the network's stride"
+            f"{crop.source_height} to {crop.width}x{crop.height}, a multiple of {multiple} {why}"
         )
     restored_size = (crop.height * zoom, crop.width * zoom)
-    if min(restored_size) < min_size:
+    if crop_to_stride and min(restored_size) < min_size:
         raise InputError(
             f"the restored image would be {restored_size[1]}x{restored_size[0]} pixels, but this network "
-            f"needs at least {min_size} on each side: use a larger image or a network with fewer levels"
+            f"needs at least {min_size} on each side: use a larger image, a network with fewer levels, or "
+            "fit_size=pad"
         )
     physics.prepare(crop, generator, synthetic)
     if synthetic:

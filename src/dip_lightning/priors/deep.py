@@ -5,6 +5,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dip_lightning.data.canvas import Canvas
 from dip_lightning.data.crop import Crop
 from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
@@ -18,7 +19,10 @@ class DeepPrior(nn.Module):
     itself (input_type=observation, as SURE needs); `reg_noise_std` perturbs z with fresh Gaussian noise
     at every step (input-noise regularisation). `activation_checkpointing` ("all", or N outer levels of a
     skip network) trades compute for memory. `memory_format` is the layout of the network's weights and of
-    z (torch.channels_last where it is faster: hardware/layout.py); the layers keep it from there."""
+    z (torch.channels_last where it is faster: hardware/layout.py); the layers keep it from there.
+
+    The network draws a canvas of a size it can take (data/canvas.py: up to a multiple of its `total_stride`
+    and at least its `min_input_size`, which every network declares), and x is the image's part of it."""
 
     def __init__(
         self,
@@ -50,28 +54,25 @@ class DeepPrior(nn.Module):
             net, activation_checkpointing, num_input_channels=input_depth, num_output_channels=channels
         ).to(memory_format=memory_format)
         self.input_depth, self.memory_format = input_depth, memory_format
+        # what the network declares it can take (kept apart: batched restarts take the network away)
+        self.total_stride, self.min_input_size = self.net.total_stride, self.net.min_input_size
         self.register_buffer("z", None)
-
-    @property
-    def total_stride(self) -> int:
-        return getattr(self.net, "total_stride", 1)
-
-    @property
-    def min_input_size(self) -> int:
-        return getattr(self.net, "min_input_size", self.total_stride)
+        self.canvas: Canvas | None = None
 
     def prepare(self, height: int, width: int, crop: Crop, generator: torch.Generator, observed: torch.Tensor) -> None:
-        """Make z at the restoration's size (H, W); `crop` cuts an input image as the observation."""
+        """Make z on the canvas around the restoration's size (H, W); `crop` cuts an input image as the
+        observation, and a picture fed to the network is extended to the canvas by its border pixels."""
+        self.canvas = Canvas.around(height, width, self.total_stride, self.min_input_size)
         if self.input_type == "observation":
             if tuple(observed.shape[-2:]) != (height, width):
                 raise InputError(
                     "input_type=observation feeds the observation to the network: it must have the restoration's "
                     "size (not super-resolution)"
                 )
-            self.z = observed.clone(memory_format=self.memory_format)
+            self.z = self.canvas.extend(observed).contiguous(memory_format=self.memory_format)
             return
         if self.input_image is None:
-            self.z = make_input(self.input_type, self.input_depth, height, width, generator)
+            self.z = make_input(self.input_type, self.input_depth, *self.canvas.size, generator)
             self.z = self.z.contiguous(memory_format=self.memory_format)
             return
         scale = height // crop.height
@@ -81,7 +82,8 @@ class DeepPrior(nn.Module):
                 f"the input image is {self.input_image.shape[-1]}x{self.input_image.shape[-2]} but the "
                 f"restoration's source is {expected[1]}x{expected[0]}: they must have the same size"
             )
-        self.z = crop(self.input_image, scale)[None].contiguous(memory_format=self.memory_format)
+        picture = self.canvas.extend(crop(self.input_image, scale)[None])
+        self.z = picture.contiguous(memory_format=self.memory_format)
 
     @property
     def input(self) -> torch.Tensor:
@@ -94,7 +96,7 @@ class DeepPrior(nn.Module):
         return z + torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype) * self.reg_noise_std
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        return self.canvas.cut(self.net(z))
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x from z, perturbed when a generator is given (while fitting)."""
@@ -105,4 +107,4 @@ class DeepPrior(nn.Module):
         return [list(self.parameters())]
 
     def images(self) -> dict[str, torch.Tensor]:
-        return {"input": self.z} if self.input_image is not None else {}
+        return {"input": self.canvas.cut(self.z)} if self.input_image is not None else {}

@@ -69,7 +69,7 @@ class Restarts(nn.Module):
         def one(p, b, x):
             return functional_call(self.shape_net, (p, b), (x[None],))[0]
 
-        return vmap(one)(params, buffers, z)
+        return self.priors[0].canvas.cut(vmap(one)(params, buffers, z))
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.render(self.perturb(z, generator) if generator is not None else z)

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 from dip_lightning.data.images import to_pil
 
 MIN_HEIGHT = 256
+MAX_ZOOMED_WIDTH = 1024  # a thin picture (1025 x 3) is not zoomed into a panel tens of thousands of pixels wide
 
 
 def _caption(name: str, value: float | None) -> str:
@@ -44,8 +45,11 @@ def comparison_panels(module, record: dict) -> tuple[str, list[tuple[str, torch.
 def side_by_side(panels: list[tuple[str, torch.Tensor]], title: str) -> Image.Image:
     """Panels (caption, image) in a row at the size of the largest; smaller ones (an SR observation)
     are enlarged with nearest-neighbour so that their pixels stay visible, and small runs are zoomed
-    by a whole factor so that the picture is at least `MIN_HEIGHT` pixels high."""
-    zoom = max(1, MIN_HEIGHT // max(image.shape[-2] for _, image in panels))
+    by a whole factor so that the picture is at least `MIN_HEIGHT` pixels high (a panel at most
+    `MAX_ZOOMED_WIDTH` wide)."""
+    largest_height = max(image.shape[-2] for _, image in panels)
+    largest_width = max(image.shape[-1] for _, image in panels)
+    zoom = max(1, min(MIN_HEIGHT // largest_height, MAX_ZOOMED_WIDTH // largest_width))
     height = zoom * max(image.shape[-2] for _, image in panels)
     width = zoom * max(image.shape[-1] for _, image in panels)
     text_height = max(16, height // 12)

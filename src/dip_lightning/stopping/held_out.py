@@ -27,19 +27,32 @@ class HeldOutPixels:
 
     def draw(self, support: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """support: (1, 1, h, w) bool, the informative positions. Returns the held-out ones, (1, 1, h, w)
-        bool: about `fraction` of the support, never all of it."""
+        bool: about `fraction` of the support, and on a small image at least one position held out and at
+        least one fitted."""
         height, width = support.shape[-2:]
+        if support.sum() < 2:
+            raise InputError(
+                f"held-out validation needs at least 2 observed pixels, one to hold out and one to fit; this "
+                f"{width}x{height} image has {int(support.sum())}: use stopping=none or a larger image"
+            )
         rows, cols = -(-height // self.block), -(-width // self.block)
         chosen = torch.rand(rows, cols, generator=generator) < self.fraction
         held = chosen.repeat_interleave(self.block, 0).repeat_interleave(self.block, 1)[:height, :width]
         held = held.to(support.device)[None, None] & support
-        if not held.any() or held.sum() == support.sum():
-            raise InputError(
-                f"holding out {self.fraction:.0%} of the observation in {self.block}-pixel blocks leaves "
-                f"nothing to hold out or nothing to fit on this {width}x{height} image: change "
-                "stopping.held_out.fraction or use a larger image"
-            )
+        if not held.any():  # a small image whose draw missed: hold out one position at random
+            held = _flip_one(held, support, generator)
+        elif held.sum() == support.sum():  # ... or whose draw took all: fit one
+            held = ~_flip_one(~held, support, generator)
         return held
+
+
+def _flip_one(flags: torch.Tensor, within: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """`flags` with one more position of `within` set, chosen at random."""
+    positions = within.flatten().nonzero().flatten()
+    chosen = positions[torch.randint(len(positions), (1,), generator=generator)]
+    flags = flags.flatten().clone()
+    flags[chosen.to(flags.device)] = True
+    return flags.view(within.shape)
 
 
 def held_out_error(residual: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
