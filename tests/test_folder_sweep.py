@@ -109,5 +109,5 @@ def test_a_folder_in_one_command_restores_each_photo_and_reports_the_damaged_one
     assert len(rows) == 3
     assert [row["status"] for row in rows].count("finished") == 2
     (failed,) = [row for row in rows if row["status"].startswith("failed")]
-    assert "c.png is damaged" in failed["status"]
+    assert "c.png is truncated or damaged" in failed["status"]
     assert "not restored: c.png" in output

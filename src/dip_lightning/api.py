@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from PIL import Image
 
 from dip_lightning import train
-from dip_lightning.build import IN_MEMORY
+from dip_lightning.build import IN_MEMORY, read_pictures
 from dip_lightning.config.command_line import checked_arguments
 from dip_lightning.config.composition import composed
 from dip_lightning.config.schema import check_config
@@ -41,6 +41,7 @@ from dip_lightning.data.photo import PhotoFormat, pil_to_photo
 from dip_lightning.errors import InputError
 from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.run.folder import METRICS_FILE
+from dip_lightning.tiled import RESTORATION_FILE
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,9 @@ def _fit(cfg: DictConfig, given: dict, folder: Path, keep: bool, progress: bool)
             raise KeyboardInterrupt from None
         raise
     module = keeper.module
+    if "tiles" in record:  # restored in tiles: the stitched photo; the whole photo's format read again
+        images = torch.load(folder / RESTORATION_FILE, weights_only=True) if record["status"] == "finished" else {}
+        return Restoration(images, record, {}, folder if keep else None, read_pictures(cfg, given)["observed"][1])
     images = {name: image[0].detach().float().cpu() for name, image in module.fixed_images().items()}
     images |= {name: image[0].detach().float().cpu() for name, image in module.restoration().items()}
     curve = read_metrics(folder) if (folder / METRICS_FILE).is_file() else {}

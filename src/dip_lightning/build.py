@@ -15,10 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from dip_lightning.data.images import cut_photo, load_image, load_photo
-from dip_lightning.data.photo import PhotoFormat
+from dip_lightning.data.photo import PLAIN, PhotoFormat
+from dip_lightning.data.tiles import TileGrid
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.precision import resolve_accelerator
-from dip_lightning.hardware.preflight import preflight
+from dip_lightning.hardware.preflight import largest_tile, preflight, tiles_estimate
 from dip_lightning.losses.sure import SureLoss
 from dip_lightning.module import DeepImagePrior
 from dip_lightning.nets.checkpointing import build_network
@@ -229,12 +230,73 @@ def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype:
         source = images["observed"]
     else:
         scale = 1
-    channels = source.shape[0]
-    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
-    make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
     size = (source.shape[-2] * scale, source.shape[-1] * scale)
     device = resolve_accelerator(cfg.trainer.accelerator)
-    preflight(make_net, channels, input_depth, size, cfg.task.num_iter, cfg.restarts, device, dtype)
+    preflight(*_network_of(cfg, settings, source.shape[0]), size, cfg.task.num_iter, cfg.restarts, device, dtype)
+
+
+def _network_of(cfg: DictConfig, settings: dict, channels: int) -> tuple:
+    """(make_net, channels, input_depth): what the memory and time estimates build."""
+    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
+    make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
+    return make_net, channels, input_depth
+
+
+def read_pictures(cfg: DictConfig, given: dict | None = None) -> dict:
+    """The run's pictures, read once, as the `given` pictures build_module and the tiles take (name ->
+    (tensor, PhotoFormat)): the clean image, or the observation and its ground truth."""
+    with _input_errors():
+        images = read_images(cfg, instantiate(cfg.task.physics), given)
+    photo = images.pop("photo_format")
+    return {
+        name: (image, photo if name != "ground_truth" else PLAIN) for name, image in images.items() if image is not None
+    }
+
+
+def plan_tiles(cfg: DictConfig, pictures: dict, dtype: torch.dtype) -> tuple[TileGrid, int] | None:
+    """The tiles of a photo that is restored in tiles (tiled.py), with the task's scale; None for a whole fit.
+    `tile=N`: tiles of N pixels of the observation; `tile=auto`: whole where the fit's memory estimate fits
+    the free memory (as the preflight checks), else tiles of the largest size that does; `tile=none`: whole."""
+    setting = str(cfg.tile)
+    if setting == "none":
+        return None
+    if "observed" not in pictures:
+        if setting == "auto":
+            return None
+        raise InputError(
+            f"tile={setting} restores a photo of yours in tiles (observed=PATH); a clean image is "
+            "corrupted and fitted whole"
+        )
+    observed = pictures["observed"][0]
+    height, width = observed.shape[-2:]
+    scale = instantiate(cfg.task.physics).scale
+    deep, device = choice("prior", "deep") == "deep", resolve_accelerator(cfg.trainer.accelerator)
+    network = _network_of(cfg, dict(instantiate(cfg.prior).keywords), observed.shape[0]) if deep else None
+    if setting == "auto":
+        if not cfg.check_fit or not deep:
+            return None
+        side = largest_tile(*network, (height * scale, width * scale), cfg.restarts, device, dtype)
+        if not side:  # fits whole, or nothing fits: the preflight says which
+            return None
+        tile = side // scale
+        overlap = min(cfg.tile_overlap, tile // 4)  # small tiles (little memory, or SR's low resolution) overlap less
+    else:
+        tile, overlap = int(setting), cfg.tile_overlap
+    if tile >= max(height, width):
+        return None
+    if not 0 <= overlap < tile:
+        raise InputError(f"tile_overlap must be in [0, tile) pixels: {overlap} with tiles of {tile}")
+    grid = TileGrid(height, width, tile, overlap)
+    how = "tile=auto: the whole photo does not fit in memory" if setting == "auto" else f"tile={setting}"
+    message = (
+        f"{how}: {width}x{height} restored in {len(grid)} tiles of {tile} px overlapping by {grid.overlap} px, "
+        "each a fit of its own, blended"
+    )
+    if deep and cfg.check_fit:
+        steps = cfg.task.num_iter
+        message += "; " + tiles_estimate(*network, tile * scale, len(grid), steps, cfg.restarts, device, dtype)
+    log.info(message)
+    return grid, scale
 
 
 def restarts_batched(cfg: DictConfig) -> bool:

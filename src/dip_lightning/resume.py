@@ -8,18 +8,21 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from dip_lightning.run.folder import CHECKPOINT_FILE
+from dip_lightning.tiled import TILES_DIR
 
 
 def resume_arguments(run_dir: Path, extra: list[str]) -> list[str]:
     """The command line that continues the run in `run_dir`."""
     checkpoint = run_dir / CHECKPOINT_FILE
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    if not checkpoint.is_file():
+    tiled = (run_dir / TILES_DIR).is_dir()  # the run goes on with its first unfinished tile (tiled.py)
+    if not checkpoint.is_file() and not tiled:
         raise FileNotFoundError(f"no {CHECKPOINT_FILE} in {run_dir}: nothing to resume (checkpoint_every=null?)")
     if not overrides_file.is_file():
         raise FileNotFoundError(f"{overrides_file} not found: {run_dir} is not a run's folder")
     overrides = [str(item) for item in OmegaConf.load(overrides_file) if not str(item).startswith("resume=")]
-    return [*overrides, f"hydra.run.dir={run_dir}", f"resume={checkpoint}", *extra]
+    resume = [] if tiled else [f"resume={checkpoint}"]
+    return [*overrides, f"hydra.run.dir={run_dir}", *resume, *extra]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 trainer, fit, record. Bad input is answered in one line (exit 2); a job of a sweep that fails is
 recorded as failed and the sweep goes on."""
 
+import functools
 import json
 import logging
 import sys
@@ -18,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.build import build_module, build_stopping, describe, restarts_batched
+from dip_lightning.build import build_module, build_stopping, describe, plan_tiles, read_pictures, restarts_batched
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
@@ -35,6 +36,7 @@ from dip_lightning.run.folder import RESULTS_FILE
 from dip_lightning.run.placement import placement
 from dip_lightning.run.requeue import Requeue, resume_own_checkpoint
 from dip_lightning.run.tracking import log_result, log_setup, quiet_wandb
+from dip_lightning.tiled import fit_tile_job, fit_tiles
 
 log = logging.getLogger(__name__)
 # Lightning 2.6 with torch >= 2.10 warns about its own use of a deprecated torch API at every fit.
@@ -53,21 +55,36 @@ EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
 
 
 def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[pl.Callback] = ()) -> dict:
-    """Fit one image; return its record (what results.json holds). The Python API (api.py) gives
-    `images` already in memory (see build.read_images) and callbacks of its own, after the run's."""
+    """Restore one image, whole or in tiles (tiled.py); return its record (what results.json holds). The
+    Python API (api.py) gives `images` already in memory (see build.read_images) and callbacks of its own,
+    after the run's."""
     check_accelerator(cfg.trainer.accelerator)  # a device that is not here: one line, before anything is chosen for it
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if where := placement():
         log.info(f"running as {where}")
-    resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    pictures = read_pictures(cfg, images)
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    tiles = plan_tiles(cfg, pictures, compute_dtype(precision))
+    if tiles is None and cfg.tile_index is not None:
+        raise InputError(f"tile_index={cfg.tile_index} fits one tile of a photo in tiles: give tile=N too")
+    if tiles is None:
+        return fit_one(cfg, pictures, list(extra_callbacks), precision)
+    fit = functools.partial(fit_one, precision=precision)
+    if cfg.tile_index is not None:  # a job of a sweep over the photo's tiles
+        return fit_tile_job(cfg, *tiles, pictures, fit, list(extra_callbacks))
+    return fit_tiles(cfg, *tiles, pictures, fit, list(extra_callbacks))
+
+
+def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback], precision: str | int) -> dict:
+    """Fit one image (`pictures`: build.read_pictures's); return its record."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
     batched = cfg.restarts > 1 and restarts_batched(cfg)
     requested = cfg.trainer.get("memory_format", "auto")
     flat = str(cfg.optimizer.get("_target_", "")).endswith("LBFGS")
     layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat)
-    module = build_module(cfg, compute_dtype(precision), images, torch_format(layout))
+    module = build_module(cfg, compute_dtype(precision), pictures, torch_format(layout))
     record = {**describe(cfg, module), "memory_format": layout}
     writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)

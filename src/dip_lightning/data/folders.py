@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from dip_lightning.data.masks import FileMask
+from dip_lightning.data.tiles import tile_jobs
 from dip_lightning.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,14 @@ def folder_sweep(observed_dir: str | None, mask_dir: str | None) -> dict[str, st
         image_files(mask_dir, "mask_dir", "mask_dir=FOLDER: a mask per photo, of the same name")
         params["mask"] = "folder"
     return params
+
+
+def sweep_params(
+    observed_dir: str | None, mask_dir: str | None, observed: str | None, tile, tile_overlap: int
+) -> dict[str, str]:
+    """hydra.sweeper.params: a folder's photos (folder_sweep), or a photo's tiles (`-m observed=PATH tile=N`:
+    one job per tile, data/tiles.py's tile_jobs); used only where the run is a sweep."""
+    return {**folder_sweep(observed_dir, mask_dir), **tile_jobs(observed, tile, tile_overlap)}
 
 
 def sweep_mode(observed_dir: str | None) -> str | None:

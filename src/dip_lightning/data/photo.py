@@ -125,6 +125,13 @@ def read_photo(path: str | os.PathLike) -> tuple[torch.Tensor, PhotoFormat]:
     return tensor, photo
 
 
+def upright_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of a picture file as read_photo turns it upright, from its header alone (nothing decoded)."""
+    with _pillow_quietly(), Image.open(Path(path).expanduser()) as image:
+        width, height = image.size
+        return (width, height) if _orientation(image) in (5, 6, 7, 8) else (height, width)
+
+
 def pil_to_photo(image: Image.Image, source: str = "image") -> tuple[torch.Tensor, PhotoFormat]:
     """A PIL image as read_photo gives a file: 16-bit colour is read again from its file at full precision
     (Pillow holds only its top 8 bits); one in memory without a file stays at 8 bits, with a warning."""
