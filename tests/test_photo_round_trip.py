@@ -142,3 +142,12 @@ def test_the_command_line_gives_the_photo_back_at_its_size_mode_and_depth(cli_ru
     assert png_layout(folder / "run" / "restored_avg.png") == (width, height, *MODES[mode])
     if mode == "RGBA":
         assert alpha_of(folder / "run" / "restored_avg.png") == alpha_of(photo)
+
+
+def test_sure_fed_an_odd_photo_probes_only_the_photos_pixels(tmp_path):
+    """SURE feeds the observation to the network (extended to the canvas) and differentiates by it: its probe
+    perturbs the photo's pixels only."""
+    photo = write_picture(tmp_path / "photo.png", "RGB", 37, 41)
+    overrides = ["experiment=denoise_sure", *NET, "check_fit=false"]
+    result = restore(str(photo), "denoise", steps=2, overrides=overrides, output_dir=None, progress=False)
+    assert result.restored.shape == (3, 41, 37) and result.record["status"] == "finished"

@@ -134,8 +134,8 @@ class DeepImagePrior(pl.LightningModule):
             optimizer.zero_grad()
             z_step = self.prior.perturb(z, self.noise_generator)  # drawn once: every evaluation sees the same
 
-            def network(delta: torch.Tensor | None) -> torch.Tensor:
-                return self.prior.render(z_step if delta is None else z_step + delta)
+            def network(delta: torch.Tensor | None) -> torch.Tensor:  # delta: a perturbation of the observation fed
+                return self.prior.render(z_step if delta is None else z_step + self.prior.place(delta))  # (SURE)
 
             terms = self.loss(network, self.observed, self.physics.operator, self.noise_generator, self.fit_weight)
             self.manual_backward(terms.total)

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, open_dict
 from PIL import ImageDraw
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.build import describe, restarts_batched
+from dip_lightning.build import describe
 from dip_lightning.data.images import save_png, to_pil
 from dip_lightning.data.photo import PLAIN, PhotoFormat
 from dip_lightning.data.tiles import Tile, TileGrid
@@ -35,7 +36,8 @@ from dip_lightning.run.tiles import RESTORATION_FILE, finished_tile, save_pictur
 log = logging.getLogger(__name__)
 
 TILES_DIR = "tiles"
-PICTURES = ("restored", "restored_avg")
+SCORES = {"restored": "psnr", "restored_avg": "psnr_avg"}  # each stitched picture and its score's name
+PICTURES = tuple(SCORES)
 Fit = Callable[[DictConfig, dict, list[pl.Callback]], dict]  # train.fit_one: (cfg, given pictures, callbacks)
 
 
@@ -80,7 +82,7 @@ def cut_pictures(pictures: dict, tile: Tile, scale: int) -> dict:
         image, photo = value if isinstance(value, tuple) else (value, None)
         part = tile(image, scale if name == "ground_truth" else 1)
         if photo is not None and photo.alpha is not None:
-            photo = PhotoFormat(photo.mode, photo.bits, tile(photo.alpha), photo.icc_profile, photo.channels)
+            photo = replace(photo, alpha=tile(photo.alpha))
         cut[name] = part if photo is None else (part, photo)
     return cut
 
@@ -190,15 +192,11 @@ def _record(
         "tile": grid.tile,
         "tile_overlap": grid.overlap,
         "tiles": entries,
-        "restarts": cfg.restarts,
-        "restarts_batched": restarts_batched(cfg),
     }
     if stitched:
         truth_scores = {}
         if truth is not None:
-            truth_scores = {
-                f"psnr{name[8:]}": round(psnr(image[None], truth[None]), 4) for name, image in stitched.items()
-            }
+            truth_scores = {SCORES[name]: round(psnr(image[None], truth[None]), 4) for name, image in stitched.items()}
             if scale == 1:
                 truth_scores["psnr_input"] = round(psnr(observed[None], truth[None]), 4)
         record.update(truth_scores)
@@ -230,7 +228,7 @@ def _write_pictures(
     save_png(_grid_picture(stitched.get("restored_avg", stitched["restored"]), grid, scale), folder / "tiles.png")
     pictures = {**stitched, "observation": observed, **({"ground_truth": truth} if truth is not None else {})}
     save_pictures(pictures, folder / RESTORATION_FILE)
-    return sorted([f"{name}.png" for name in stitched] + ["observation.png", "comparison.png", "tiles.png"])
+    return sorted(f"{name}.png" for name in [*pictures, "comparison", "tiles"])
 
 
 def _grid_picture(image: torch.Tensor, grid: TileGrid, scale: int):

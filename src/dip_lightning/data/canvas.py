@@ -55,8 +55,14 @@ class Canvas:
     def extend(self, image: torch.Tensor) -> torch.Tensor:
         """An image (N, C, h, w) extended to the canvas by repeating its border pixels: a picture fed to the
         network (flash / no-flash, SURE's observation), which must cover the whole canvas."""
-        if self.is_whole:
-            return image
+        return image if self.is_whole else F.pad(image, self._margins(), mode="replicate")
+
+    def place(self, image: torch.Tensor) -> torch.Tensor:
+        """An image (N, C, h, w) in the canvas, zero outside it: a perturbation of a picture fed to the
+        network (SURE's probe), which leaves the margins as they are."""
+        return image if self.is_whole else F.pad(image, self._margins())
+
+    def _margins(self) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom): F.pad's order."""
         bottom = self.canvas_height - self.height - self.top
-        right = self.canvas_width - self.width - self.left
-        return F.pad(image, (self.left, right, self.top, bottom), mode="replicate")
+        return self.left, self.canvas_width - self.width - self.left, self.top, bottom

@@ -69,7 +69,7 @@ class DeepPrior(nn.Module):
                     "input_type=observation feeds the observation to the network: it must have the restoration's "
                     "size (not super-resolution)"
                 )
-            self.z = self.canvas.extend(observed).contiguous(memory_format=self.memory_format)
+            self.z = self.canvas.extend(observed).clone(memory_format=self.memory_format)
             return
         if self.input_image is None:
             self.z = make_input(self.input_type, self.input_depth, *self.canvas.size, generator)
@@ -94,6 +94,11 @@ class DeepPrior(nn.Module):
         if not self.reg_noise_std:
             return z
         return z + torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype) * self.reg_noise_std
+
+    def place(self, delta: torch.Tensor) -> torch.Tensor:
+        """A perturbation of the picture fed to the network (input_type=observation: SURE's probe), of the
+        image's size, as a perturbation of z on its canvas."""
+        return self.canvas.place(delta)
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
         return self.canvas.cut(self.net(z))
