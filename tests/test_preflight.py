@@ -24,10 +24,10 @@ def test_an_image_too_large_for_the_memory_is_refused_with_the_largest_size_that
     build_module(configure("check_fit=true", "image.max_size=64"))  # a small one goes on
 
 
-def test_a_huge_photo_is_refused_in_one_line_before_anything_is_allocated(tmp_path):
+def test_a_huge_photo_not_to_be_tiled_is_refused_in_one_line_before_anything_is_allocated(tmp_path):
     path = write_png(tmp_path / "huge.png", np.full((6000, 6000), 128, np.uint8))
     result = subprocess.run(
-        [sys.executable, "-m", "dip_lightning", f"observed={path}", f"hydra.run.dir={tmp_path / 'out'}"],
+        [sys.executable, "-m", "dip_lightning", f"observed={path}", "tile=none", f"hydra.run.dir={tmp_path / 'out'}"],
         capture_output=True,
         text=True,
         timeout=300,
