@@ -120,7 +120,7 @@ def read_photo(path: str | os.PathLike) -> tuple[torch.Tensor, PhotoFormat]:
     if photo.alpha is not None:
         log.info("%s: %s: the colour is restored, the alpha channel given back unchanged", path.name, photo.describe())
     else:
-        plain = photo.mode in ("L", "RGB") and not photo.icc_profile
+        plain = photo.mode in ("L", "RGB")  # 8-bit gray or colour, with or without a profile: nothing to say
         log.log(logging.DEBUG if plain else logging.INFO, "%s: %s", path.name, photo.describe())
     return tensor, photo
 
