@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
+import torch
 from PIL import Image, ImageCms
 
 from dip_lightning import restore
@@ -92,11 +93,11 @@ def test_the_canvas_holds_the_image_at_its_centre_at_a_size_the_network_takes():
     assert Canvas.around(64, 96, 32, 64).is_whole
     assert Canvas.around(1, 1, 1, 2).size == (2, 2)
     canvas = Canvas.around(3, 5, 4, 8)
-    image = np.arange(15.0).reshape(1, 1, 3, 5)
-    import torch
-
-    extended = canvas.extend(torch.from_numpy(image))
-    assert extended.shape == (1, 1, 8, 8) and torch.equal(canvas.cut(extended), torch.from_numpy(image))
+    image = torch.arange(15.0).reshape(1, 1, 3, 5)
+    extended, placed = canvas.extend(image), canvas.place(image)
+    assert extended.shape == placed.shape == (1, 1, 8, 8)
+    assert torch.equal(canvas.cut(extended), image) and torch.equal(canvas.cut(placed), image)
+    assert extended.sum() > placed.sum() == image.sum()  # the margins: the border repeated, or zero
 
 
 CLI_CASES = {  # (width, height, mode): what the command line's run gets
