@@ -3,12 +3,13 @@ sweep table of jobs run through joblib and submitit."""
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import dip as run_dip
+from conftest import write_png
 from wandb_records import run_record
 
 from dip_lightning.run.folder import run_group, run_name
@@ -23,15 +24,11 @@ TINY = [
     "arch.num_channels_skip=[2,2]",
     "callbacks.progress_bar.refresh_rate=0",
 ]
-NO_KEY = {"NETRC": "/nonexistent", "WANDB_API_KEY": "", "WANDB_MODE": ""}
+NO_KEY = {"NETRC": "/nonexistent", "WANDB_API_KEY": None, "WANDB_MODE": None}
 
 
 def dip(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **NO_KEY, "HOME": str(cwd)}
-    env = {name: value for name, value in env.items() if value != ""}
-    result = subprocess.run(
-        [sys.executable, "-m", "dip_lightning", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
-    )
+    result = run_dip(*args, cwd=cwd, env={**NO_KEY, "HOME": str(cwd)})
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -48,6 +45,7 @@ def test_a_run_is_named_by_what_it_changes():
     assert run_name("RunMode.RUN", [], "x", None) == "defaults"
 
 
+@pytest.mark.cli
 def test_an_offline_wandb_run_holds_the_config_the_result_and_the_pictures(tmp_path):
     dip("optimizer.lr=0.02", *TINY, "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -62,6 +60,26 @@ def test_an_offline_wandb_run_holds_the_config_the_result_and_the_pictures(tmp_p
     assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()  # the CSV log stays on
 
 
+@pytest.mark.cli
+def test_a_photo_in_tiles_is_a_wandb_run_with_the_stitched_photo_and_the_tile_table_beside_its_tiles(tmp_path):
+    y, x = np.mgrid[0:40, 0:48]
+    noisy = np.stack([128 + 90 * np.sin(x / 6), 128 + 90 * np.cos(y / 5), 3 * (x + y)], axis=-1)
+    noisy += np.random.default_rng(0).normal(0, 25, noisy.shape)
+    photo = write_png(tmp_path / "photo.png", noisy.clip(0, 255).astype(np.uint8))
+    tiles = ["tile=32", "tile_overlap=8", "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}"]
+    dip(*TINY, f"observed={photo}", *tiles, cwd=tmp_path)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    record = run_record(tmp_path / "run")
+    assert {"images/restored_avg", "images/tiles", "images/observation", "tile_table"} <= record["logged"]
+    assert json.loads(record["summary"]["tiles"]) == results["tiles"] and len(results["tiles"]) == 4
+    assert record["config"]["tile"] == 32 and record["summary"]["status"] == "finished"
+    for index in range(4):
+        tile = run_record(tmp_path / "run" / "tiles" / f"{index:03d}")
+        assert tile["group"] == record["group"] and tile["name"] == f"{record['name']} tile {index}"
+        assert tile["summary"]["psnr_observed"] == results["tiles"][index]["psnr_observed"]
+
+
+@pytest.mark.cli
 def test_tensorboard_beside_the_csv_log_gets_curves_and_pictures(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -38,9 +38,10 @@ def records(path: Path) -> list:
 
 
 def run_record(folder: Path) -> dict:
-    """config, summary, the run's group / job type / name / tags, and the image keys it logged."""
+    """config, summary, the run's group / job type / name / tags, the image keys it logged and every key
+    it logged (images, tables, metrics)."""
     (log_file,) = Path(folder).glob("wandb/offline-run-*/*.wandb")
-    config, summary, images, identity = {}, {}, set(), {}
+    config, summary, logged, identity = {}, {}, set(), {}
     for record in records(log_file):
         kind = record.WhichOneof("record_type")
         if kind == "config":
@@ -49,13 +50,14 @@ def run_record(folder: Path) -> dict:
             summary.update({_key(item): json.loads(item.value_json) for item in record.summary.update})
         elif kind == "history":
             keys = {item.key or item.nested_key[0] for item in record.history.item}
-            images |= {key for key in keys if key.startswith("images/")}
+            logged |= keys
         elif kind == "run":
             run = record.run
             identity = {"group": run.run_group, "job_type": run.job_type, "name": run.display_name}
             identity["tags"] = list(run.tags)
             config.update({_key(item): json.loads(item.value_json) for item in run.config.update})
-    return {"config": config, "summary": summary, "images": images, **identity}
+    images = {key for key in logged if key.startswith("images/")}
+    return {"config": config, "summary": summary, "images": images, "logged": logged, **identity}
 
 
 def _key(item) -> str:

@@ -2,7 +2,8 @@
 own in `<run>/tiles/<k>/` (its own z, seed `seed + k`, stopping rule, checkpoint and results.json), fitted
 one after another, and the restorations are blended into one photo of exactly the input's size, written as
 a run's restoration is (`restored.png`, `restored_avg.png` in the photo's mode and depth, `comparison.png`,
-`tiles.png` with the grid drawn, `results.json` with one entry per tile).
+`tiles.png` with the grid drawn, `results.json` with one entry per tile; with logger=wandb, a W&B run of
+the photo beside its tiles' runs: the stitched pictures and the tile table).
 
 A tile that has finished is never fitted again: the same command in the same folder (or
 `python -m dip_lightning.resume RUN_DIR`) goes on with the first unfinished tile, from its checkpoint. A tile
@@ -32,6 +33,7 @@ from dip_lightning.fitting.metrics import psnr
 from dip_lightning.run.comparison import side_by_side
 from dip_lightning.run.folder import RESULTS_FILE
 from dip_lightning.run.tiles import RESTORATION_FILE, finished_tile, save_pictures, write_tile
+from dip_lightning.run.tracking import log_tiled_photo
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def tile_config(cfg: DictConfig, index: int, pictures: dict, folder: Path) -> Di
         tile_cfg.seed = cfg.seed + index
         tile_cfg.tile, tile_cfg.tile_index = "none", None
         tile_cfg.resume = None
+        if "wandb" in (cfg.get("logger") or {}):  # the tiles' W&B runs, in the photo's group
+            tile_cfg.logger.wandb.name = f"{cfg.logger.wandb.name} tile {index}"
         if "mask" in pictures:
             path = folder / "mask_of_the_tile.png"
             save_png(pictures["mask"], path)
@@ -200,7 +204,12 @@ def _record(
             if scale == 1:
                 truth_scores["psnr_input"] = round(psnr(observed[None], truth[None]), 4)
         record.update(truth_scores)
-        record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, scale)
+        shown = stitched.get("restored_avg", stitched["restored"])
+        grid_picture = _grid_picture(shown, grid, scale)
+        record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, grid_picture)
+        log_tiled_photo(
+            cfg, record, {"restored_avg": to_pil(shown), "tiles": grid_picture, "observation": to_pil(observed)}
+        )
     text = json.dumps(record, indent=2) + "\n"
     write_atomically(folder / RESULTS_FILE, lambda handle: handle.write(text.encode()))
     return record
@@ -214,7 +223,7 @@ def _write_pictures(
     truth: torch.Tensor | None,
     photo: PhotoFormat,
     record: dict,
-    scale: int,
+    grid_picture,
 ) -> list[str]:
     for name, image in stitched.items():
         photo.save(image, folder / f"{name}.png")
@@ -225,7 +234,7 @@ def _write_pictures(
         panels.append(("ground truth", truth))
     title = f"{record['task']}, {len(grid)} tiles of {grid.tile} px: {record['status']}"
     save_png(side_by_side(panels, title), folder / "comparison.png")
-    save_png(_grid_picture(stitched.get("restored_avg", stitched["restored"]), grid, scale), folder / "tiles.png")
+    save_png(grid_picture, folder / "tiles.png")
     pictures = {**stitched, "observation": observed, **({"ground_truth": truth} if truth is not None else {})}
     save_pictures(pictures, folder / RESTORATION_FILE)
     return sorted(f"{name}.png" for name in [*pictures, "comparison", "tiles"])

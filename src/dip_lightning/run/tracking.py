@@ -1,6 +1,7 @@
 """What the experiment loggers (W&B, TensorBoard, CSV) get beyond the metrics of each step: the whole
 resolved config flattened to dotted keys (so that the runs of a sweep can be filtered, grouped and
-compared key by key), the facts of the fit, and, at the end, the run's result as its summary."""
+compared key by key), the facts of the fit, and, at the end, the run's result as its summary. A photo
+restored in tiles gets one W&B run more, beside its tiles' runs: the stitched photo and the tile table."""
 
 import json
 import logging
@@ -45,18 +46,23 @@ def run_facts(module, trainer) -> dict:
     )
 
 
-def log_setup(loggers: list, cfg: DictConfig, module, trainer) -> None:
-    """Every logger gets the resolved config and the facts of the fit as its hyper-parameters."""
-    if not loggers:
-        return
+def settings(cfg: DictConfig) -> dict:
+    """The run's settings, resolved and flattened (a composed config may hold Hydra's own: left out)."""
     config = {
         key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
         for key in cfg
         if key != "hydra"
-    }  # the run's settings (a composed config may hold Hydra's own)
-    settings = {**flatten(config), **run_facts(module, trainer)}
+    }
+    return flatten(config)
+
+
+def log_setup(loggers: list, cfg: DictConfig, module, trainer) -> None:
+    """Every logger gets the resolved config and the facts of the fit as its hyper-parameters."""
+    if not loggers:
+        return
+    settings_and_facts = {**settings(cfg), **run_facts(module, trainer)}
     for logger in loggers:
-        logger.log_hyperparams(settings)
+        logger.log_hyperparams(settings_and_facts)
         if isinstance(logger, WandbLogger):
             for name in ("psnr", "psnr_avg", "psnr_observed"):  # the curve's peak, beside the result
                 logger.experiment.define_metric(name, summary="max,last")
@@ -81,3 +87,28 @@ def quiet_wandb() -> None:
     """W&B's banners and console capture say nothing the run's own log does not; errors still show."""
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")
+
+
+TILE_COLUMNS = ("index", "top", "left", "height", "width", "status", "steps", "stop_step", "seconds", "psnr_avg")
+
+
+def log_tiled_photo(cfg: DictConfig, record: dict, pictures: dict) -> None:
+    """The W&B run of a photo restored in tiles (when logger=wandb), in its tiles' group: its settings,
+    the stitched pictures (`pictures`: name -> PIL image, the tile grid among them), one row per tile, and
+    its results.json as its summary."""
+    wandb_config = (cfg.get("logger") or {}).get("wandb")
+    if wandb_config is None:
+        return
+    from hydra.utils import instantiate
+
+    quiet_wandb()
+    logger = instantiate(wandb_config)
+    try:
+        logger.log_hyperparams(settings(cfg))
+        for name, picture in pictures.items():
+            logger.log_image(key=f"images/{name}", images=[picture])
+        rows = [[entry.get(column) for column in TILE_COLUMNS] for entry in record["tiles"]]
+        logger.log_table(key="tile_table", columns=list(TILE_COLUMNS), data=rows)
+        log_result([logger], record)
+    finally:
+        logger.experiment.finish()
