@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
+.PHONY: help install run test test-cli test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,10 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (9 minutes on 2 CPU cores on 2026-12-03; the aim is 5)
-	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster and not sweeps" --durations=15
+	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster and not sweeps and not cli" --durations=15
+
+test-cli: install ## the command line end to end in real processes: bad input, signals, loggers, --cfg (about 4 minutes; CI runs them)
+	$(BIN)/python -m pytest -m "cli and not slow and not sweeps" --durations=10
 
 test-sweeps: install ## whole sweeps, concurrent runs and a killed run, in real processes (about 2 minutes; CI runs them)
 	$(BIN)/python -m pytest -m "sweeps and not slow"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from conftest import dip, write_png
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from PIL import Image
@@ -44,10 +44,10 @@ def picture(tmp_path, photo) -> Path:
     return write_png(tmp_path / "photo.png", photo[:32, :48])
 
 
+@pytest.mark.cli
 def test_the_api_records_what_the_command_line_records_for_the_same_settings(tmp_path, picture):
-    command = [sys.executable, "-m", "dip_lightning", "image=file", f"image.source={picture}", *SETTINGS, *QUIET]
-    done = subprocess.run(
-        [*command, f"hydra.run.dir={tmp_path / 'cli'}"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    done = dip(
+        "image=file", f"image.source={picture}", *SETTINGS, *QUIET, f"hydra.run.dir={tmp_path / 'cli'}", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     cli = json.loads((tmp_path / "cli" / "results.json").read_text())

@@ -3,12 +3,11 @@ key, the value and what is allowed (exit 2); every optional group is switched of
 GROUP=null), on the command line and in a sweep."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import write_png
+from conftest import dip, write_png
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
@@ -250,12 +249,7 @@ def test_the_projects_own_error_is_not_wrapped_by_hydra():
         instantiate(node, _recursive_=False)
 
 
-def dip(*arguments: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dip_lightning", *arguments], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
-
-
+@pytest.mark.cli
 def test_a_bad_setting_from_the_command_line_is_one_line_exit_2_and_recorded(tmp_path):
     result = dip("experiment=smoke", "restarts=two", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     output = result.stdout + result.stderr

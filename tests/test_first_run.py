@@ -3,11 +3,10 @@
 check of the default run folder, which now resolves that folder's name."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import dip
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,13 +20,9 @@ register_resolvers()
 TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
-def dip(*arguments: str, cwd) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "dip_lightning", "experiment=smoke", "task.num_iter=2", *TINY, *arguments]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
 def test_a_default_run_prints_no_warning(tmp_path):
-    done = dip(cwd=tmp_path)
+    """The one run of the real entry point in `make test` (the others: `make test-cli`)."""
+    done = dip("experiment=smoke", "task.num_iter=2", *TINY, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert not re.search(r"warn|traceback", output, re.IGNORECASE), output

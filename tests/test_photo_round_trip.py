@@ -4,14 +4,13 @@ its mode and its depth, through restore() and the command line, with a two-step 
 Every size meets two of the modes and every mode three of the sizes in the fits (the fit depends on the
 mode only through its channel count; data/photo.py's own tests round-trip every mode without a fit)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import png
 import pytest
 import torch
+from conftest import run_together
 from PIL import Image, ImageCms
 
 from dip_lightning import restore
@@ -109,36 +108,30 @@ CLI_CASES = {  # (width, height, mode): what the command line's run gets
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory) -> dict:
-    """The command line's runs, started together (each is mostly its imports)."""
-    started = {}
-    for (width, height, mode), overrides in CLI_CASES.items():
-        folder = tmp_path_factory.mktemp("cli")
-        photo = write_picture(folder / "photo.png", mode, width, height)
-        command = [
-            sys.executable,
-            "-m",
-            "dip_lightning",
-            f"observed={photo}",
-            "task.num_iter=2",
-            "callbacks.progress_bar.refresh_rate=0",
-            f"hydra.run.dir={folder / 'run'}",
-            *FAST,
-            *overrides,
-        ]
-        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        started[(width, height, mode)] = (process, folder, photo)
-    runs = {}
-    for key, (process, folder, photo) in started.items():
-        output, _ = process.communicate(timeout=300)
-        runs[key] = (process.returncode, output, folder, photo)
-    return runs
+    """The command line's runs, started together."""
+    folders = {case: tmp_path_factory.mktemp("cli") for case in CLI_CASES}
+    photos = {
+        (width, height, mode): write_picture(folders[(width, height, mode)] / "photo.png", mode, width, height)
+        for width, height, mode in CLI_CASES
+    }
+    quiet = ["task.num_iter=2", "callbacks.progress_bar.refresh_rate=0"]
+    commands = {
+        case: (
+            [f"observed={photos[case]}", *quiet, f"hydra.run.dir={folders[case] / 'run'}", *FAST, *overrides],
+            folders[case],
+        )
+        for case, overrides in CLI_CASES.items()
+    }
+    return {case: (done, folders[case], photos[case]) for case, done in run_together(commands).items()}
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("case", list(CLI_CASES), ids=[f"{w}x{h}-{mode}" for w, h, mode in CLI_CASES])
 def test_the_command_line_gives_the_photo_back_at_its_size_mode_and_depth(cli_runs, case):
-    code, output, folder, photo = cli_runs[case]
+    done, folder, photo = cli_runs[case]
+    output = done.stdout + done.stderr
     width, height, mode = case
-    assert code == 0, output
+    assert done.returncode == 0, output
     assert "Warning" not in output and "Traceback" not in output
     assert png_layout(folder / "run" / "restored_avg.png") == (width, height, *MODES[mode])
     if mode == "RGBA":

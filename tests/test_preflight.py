@@ -2,12 +2,10 @@
 chosen for the hardware, and activation checkpointing as a way to fit more."""
 
 import logging
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import write_png
+from conftest import dip, write_png
 
 from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
@@ -24,14 +22,10 @@ def test_an_image_too_large_for_the_memory_is_refused_with_the_largest_size_that
     build_module(configure("check_fit=true", "image.max_size=64"))  # a small one goes on
 
 
+@pytest.mark.cli
 def test_a_huge_photo_not_to_be_tiled_is_refused_in_one_line_before_anything_is_allocated(tmp_path):
     path = write_png(tmp_path / "huge.png", np.full((6000, 6000), 128, np.uint8))
-    result = subprocess.run(
-        [sys.executable, "-m", "dip_lightning", f"observed={path}", "tile=none", f"hydra.run.dir={tmp_path / 'out'}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = dip(f"observed={path}", "tile=none", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in output, output
     assert "a 6016 x 6016 fit needs about" in output and "image.max_size=" in output  # the canvas: up to 32s

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytorch_lightning as pl
-from conftest import write_png
+from conftest import dip, run_together, write_png
 
 from dip_lightning.run.folder import differing_overrides, job_dirname
 from dip_lightning.train import run
@@ -30,12 +30,6 @@ TINY = [
     "arch.num_channels_skip=[2,2]",
 ]
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
-
-
-def dip(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dip_lightning", *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int, message: str) -> str:
@@ -80,6 +74,7 @@ BAD_INPUT = {  # overrides: the one line the user gets
     ("optimizer.lr=nan",): "optimizer.lr must be a finite number > 0, got nan",
     ("image=file",): "image.source is not set: give image.source=... on the command line",
     ("image=file", "image.source=missing.png"): "image file not found: missing.png",
+    ("observed=missing.png",): "image file not found: missing.png",
     ("observed={files}/a_folder",): "a_folder is a folder, not an image file",
     ("task=inpaint", "observed={files}/photo.png"): "your own damaged image needs your mask of its holes",
     ("hydra.run.dir=/proc/no/such/folder",): "cannot write the run's folder /proc/no/such/folder",
@@ -88,24 +83,18 @@ BAD_INPUT = {  # overrides: the one line the user gets
 
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory, files) -> dict[tuple[str, ...], tuple[subprocess.CompletedProcess, Path]]:
-    """Every bad-input run of the command line, started together: each is mostly the import of its
-    libraries, so side by side on two cores nine took 29 s where in turn they took 47."""
-    started = {}
-    for overrides in BAD_INPUT:
-        folder = tmp_path_factory.mktemp("bad_input")
+    """Every bad-input run of the command line, started together."""
+    folders = {overrides: tmp_path_factory.mktemp("bad_input") for overrides in BAD_INPUT}
+    commands = {}
+    for overrides, folder in folders.items():
         arguments = [item.format(files=files) for item in overrides]
         if not any(item.startswith("hydra.run.dir") for item in arguments):
             arguments.append(f"hydra.run.dir={folder / 'out'}")
-        command = [sys.executable, "-m", "dip_lightning", "experiment=smoke", *arguments]
-        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started[overrides] = (process, command, folder)
-    runs = {}
-    for overrides, (process, command, folder) in started.items():
-        stdout, stderr = process.communicate(timeout=300)
-        runs[overrides] = (subprocess.CompletedProcess(command, process.returncode, stdout, stderr), folder)
-    return runs
+        commands[overrides] = (["experiment=smoke", *arguments], folder)
+    return {overrides: (done, folders[overrides]) for overrides, done in run_together(commands).items()}
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("overrides", list(BAD_INPUT), ids=[" ".join(overrides) for overrides in BAD_INPUT])
 def test_bad_input_is_one_line_and_exit_2(bad_input_runs, overrides):
     result, folder = bad_input_runs[overrides]
@@ -244,6 +233,7 @@ def wait_for_step(folder: Path, step: int, process: subprocess.Popen) -> dict:
     raise TimeoutError(folder)
 
 
+@pytest.mark.cli
 def test_sigterm_saves_then_exits_143_with_a_checkpoint(tmp_path):
     process = start(tmp_path, "run", "task.num_iter=5000", "save_every=10", "checkpoint_every=1000")
     wait_for_step(tmp_path / "run", 10, process)
@@ -293,6 +283,7 @@ def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     assert not (tmp_path / "killed" / "checkpoint.ckpt").exists()  # a finished run needs none
 
 
+@pytest.mark.cli
 def test_resume_without_a_checkpoint_is_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "dip_lightning.resume", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
@@ -336,6 +327,7 @@ def test_a_short_run_still_logs_its_steps_numbered_as_results_json(fit_logged, t
     assert float(rows[-1]["psnr"]) == pytest.approx(results["psnr"], abs=1e-4)
 
 
+@pytest.mark.cli
 def test_the_console_says_the_precision_the_estimate_what_is_fitted_the_bar_and_the_result(tmp_path):
     result = dip("experiment=smoke", *TINY, "task.num_iter=3", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     lines = [line for line in (result.stdout + result.stderr).replace("\r", "\n").splitlines() if line.strip()]

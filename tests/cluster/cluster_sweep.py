@@ -1,5 +1,5 @@
 """What the cluster tests share: starting and stopping a test cluster with its script, tiny fits, a sweep
-run in the background, and reading a job's results while it runs."""
+run in the background, reading a job's results while it runs, and a photo restored in tiles."""
 
 import json
 import os
@@ -10,7 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 TINY = [
@@ -23,6 +26,7 @@ TINY = [
     "threads=1",  # the same arithmetic in every job and in the run compared with it: bit for bit
 ]
 SCORES = ("status", "steps", "psnr", "psnr_avg", "ssim", "ssim_avg", "psnr_observed", "best_psnr_avg")
+TILES = ["tile=32", "tile_overlap=8", "task.num_iter=20", "stopping=none"]  # a 40 x 48 photo: 4 tiles
 STARTED: list[subprocess.Popen] = []  # the sweeps and runs the tests started: ended with their cluster
 
 
@@ -92,3 +96,27 @@ def uninterrupted(folder: Path, *overrides: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "dip_lightning", *TINY, *overrides, f"hydra.run.dir={folder}"]
     STARTED.append(subprocess.Popen(command, cwd=folder.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return STARTED[-1]
+
+
+def noisy_photo(folder: Path) -> Path:
+    """A 40 x 48 noisy RGB photo (seeded) written to folder/photo.png: TILES cut it into four tiles."""
+    y, x = np.mgrid[0:40, 0:48]
+    clean = np.stack([128 + 90 * np.sin(x / 6), 128 + 90 * np.cos(y / 5), 3 * (x + y)], axis=-1)
+    noisy = clean + np.random.default_rng(0).normal(0, 25, clean.shape)
+    path = folder / "photo.png"
+    Image.fromarray(noisy.clip(0, 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def check_tiled_sweep(sweep_folder: Path, one_run: subprocess.Popen, one_run_folder: Path) -> list[str]:
+    """The sweep's stitched photo equals the same tiles fitted one after another in one run on this
+    machine (to 4 decimals) and has the photo's size; returns the sweep's tile jobs."""
+    assert one_run.wait(timeout=300) == 0
+    jobs = sorted(path.name for path in sweep_folder.iterdir() if path.name[0].isdigit())
+    assert [job.split(",")[0] for job in jobs] == [f"{index}_tile_index={index}" for index in range(4)]
+    stitched = torch.load(sweep_folder / "restored" / "photo.pt", weights_only=True)["restored_avg"]
+    in_one_run = torch.load(one_run_folder / "restoration.pt", weights_only=True)["restored_avg"]
+    assert stitched.shape == in_one_run.shape == (3, 40, 48)
+    assert torch.allclose(stitched, in_one_run, atol=1e-4), (stitched - in_one_run).abs().max()
+    assert Image.open(sweep_folder / "restored" / "photo.png").size == (48, 40)
+    return jobs

@@ -10,7 +10,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cluster_sweep import HERE, cluster, finish, results, sweep, wait_for
+from cluster_sweep import (
+    HERE,
+    TILES,
+    check_tiled_sweep,
+    cluster,
+    finish,
+    noisy_photo,
+    results,
+    sweep,
+    uninterrupted,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -70,3 +81,12 @@ def test_a_job_whose_node_dies_goes_on_elsewhere_from_its_checkpoint(ray_cluster
     assert "the node it was running on is dead" in output and "the task will be retried" in output
     rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
     assert sorted(row["status"] for row in rows) == ["finished", "finished"]
+
+
+def test_a_photo_in_tiles_spreads_its_tiles_over_both_nodes_stitched_as_in_one_run(ray_cluster, tmp_path):
+    photo = noisy_photo(tmp_path)
+    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
+    finish(sweep(tmp_path, ray_cluster, *RAY, f"observed={photo}", *TILES), tmp_path, timeout=600)
+    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
+    used = {node for job in jobs for node in nodes(tmp_path / "sweep" / job)}
+    assert len(used) == 2  # four tiles, one CPU per node: both nodes fitted some

@@ -9,7 +9,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cluster_sweep import SCORES, cluster, finish, results, sweep, uninterrupted, wait_for
+from cluster_sweep import (
+    SCORES,
+    TILES,
+    check_tiled_sweep,
+    cluster,
+    finish,
+    noisy_photo,
+    results,
+    sweep,
+    uninterrupted,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -101,6 +112,18 @@ def test_a_job_preempted_then_at_its_time_limit_ends_as_if_never_stopped(slurm, 
     assert not (job / "checkpoint.ckpt").exists()
     rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
     assert [(row["status"], float(row["psnr_avg"])) for row in rows] == [("finished", expected["psnr_avg"])]
+
+
+def test_a_photo_in_tiles_is_one_job_per_tile_stitched_as_the_same_tiles_in_one_run(slurm, tmp_path):
+    photo = noisy_photo(tmp_path)
+    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
+    launcher = [*SLURM, "hydra.launcher.cpus_per_task=1", "hydra.launcher.array_parallelism=2"]
+    output = finish(sweep(tmp_path, slurm, *launcher, f"observed={photo}", *TILES), tmp_path, timeout=600)
+    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
+    [script] = (tmp_path / "sweep").glob(".submitit/*/*_submission.sh")
+    assert "#SBATCH --array=0-3%2" in script.read_text(), output
+    rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
+    assert sorted(row["job"] for row in rows) == jobs and {row["status"] for row in rows} == {"finished"}
 
 
 def test_the_scripts_say_how_to_use_them():
