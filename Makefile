@@ -21,7 +21,7 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests (9 minutes on 2 CPU cores on 2026-12-03; the aim is 5)
-	$(BIN)/python -m pytest -m "not slow and not gpu and not cluster and not sweeps and not cli" --durations=15
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 -m "not slow and not gpu and not cluster and not sweeps and not cli" --durations=15
 
 test-cli: install ## the command line end to end in real processes: bad input, signals, loggers, --cfg (about 4 minutes; CI runs them)
 	$(BIN)/python -m pytest -m "cli and not slow and not sweeps" --durations=10

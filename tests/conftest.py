@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,6 +19,9 @@ from dip_lightning.config.location import config_dir
 from dip_lightning.train import run
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # make test: one test per core at a time, each on its own core
+    torch.set_num_threads(1)
 
 # Small, fast settings every test run starts from; a test's own overrides come after and win.
 FAST = [
