@@ -10,6 +10,8 @@ rest, less what the band costs the whole fit: its content) and reported on the r
 targets of the tiles issue: mean PSNR within 0.2 dB of the whole fit, the band within 0.3 dB of the rest.
 
     python experiments/benchmarks/tile_seams.py [--jobs 2]     # writes tile_seams.md and tile_seams.json
+    python experiments/benchmarks/tile_seams.py --picture kodim01 --overlap 32   # writes tile_seams.png:
+        the noisy photo, restored whole, in tiles, in tiles with the grid drawn, and |tiled - whole| x 4
 """
 
 import argparse
@@ -142,10 +144,43 @@ def write_report(rows: list[dict], seconds: float) -> None:
     (HERE / "tile_seams.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
+def before_and_after(name: str, overlap: int) -> None:
+    """tile_seams.png: one photo restored whole and in tiles (as run_photo restores it), side by side."""
+    from dip_lightning import restore
+    from dip_lightning.data.images import save_png
+    from dip_lightning.data.tiles import TileGrid
+    from dip_lightning.run.comparison import side_by_side
+    from dip_lightning.tiled import grid_picture
+
+    clean, noisy = noisy_pair(PHOTOS[name][1])
+    fits = {}
+    for setting in ("none", TILE):
+        tiles = ["tile=none"] if setting == "none" else [f"tile={TILE}", f"tile_overlap={overlap}"]
+        fits[setting] = restore(noisy, "denoise", ground_truth=clean, overrides=tiles, output_dir=None).restored_avg
+    whole, tiled = fits["none"], fits[TILE]
+    drawn = np.asarray(grid_picture(tiled, TileGrid(HEIGHT, WIDTH, TILE, overlap), 1), dtype=np.float32) / 255
+    score = {key: masked_psnr(image, clean, torch.ones(HEIGHT, WIDTH, dtype=torch.bool)) for key, image in fits.items()}
+    panels = [
+        (f"noisy (sigma 25), {masked_psnr(noisy, clean, torch.ones(HEIGHT, WIDTH, dtype=torch.bool)):.2f} dB", noisy),
+        (f"whole, {score['none']:.2f} dB", whole),
+        (f"tiles, {score[TILE]:.2f} dB", tiled),
+        (f"tiles of {TILE} px, overlap {overlap}", torch.from_numpy(drawn).permute(2, 0, 1)),
+        ("|tiles - whole| x 4", ((tiled - whole).abs() * 4).clamp(0, 1)),
+    ]
+    save_png(
+        side_by_side(panels, f"{name}: {WIDTH} x {HEIGHT}, the defaults, whole and in tiles"), HERE / "tile_seams.png"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--picture", choices=list(PHOTOS), help="only the before / after picture of this photo")
+    parser.add_argument("--overlap", type=int, default=32, help="the picture's tile_overlap")
     args = parser.parse_args()
+    if args.picture:
+        before_and_after(args.picture, args.overlap)
+        return
     started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         rows = pool.map(run_photo, list(PHOTOS), chunksize=1)

@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
 
 from dip_lightning.atomic import write_atomically
 from dip_lightning.build import describe
@@ -205,11 +205,9 @@ def _record(
                 truth_scores["psnr_input"] = round(psnr(observed[None], truth[None]), 4)
         record.update(truth_scores)
         shown = stitched.get("restored_avg", stitched["restored"])
-        grid_picture = _grid_picture(shown, grid, scale)
-        record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, grid_picture)
-        log_tiled_photo(
-            cfg, record, {"restored_avg": to_pil(shown), "tiles": grid_picture, "observation": to_pil(observed)}
-        )
+        drawn = grid_picture(shown, grid, scale)
+        record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, drawn)
+        log_tiled_photo(cfg, record, {"restored_avg": to_pil(shown), "tiles": drawn, "observation": to_pil(observed)})
     text = json.dumps(record, indent=2) + "\n"
     write_atomically(folder / RESULTS_FILE, lambda handle: handle.write(text.encode()))
     return record
@@ -223,7 +221,7 @@ def _write_pictures(
     truth: torch.Tensor | None,
     photo: PhotoFormat,
     record: dict,
-    grid_picture,
+    drawn: Image.Image,
 ) -> list[str]:
     for name, image in stitched.items():
         photo.save(image, folder / f"{name}.png")
@@ -234,13 +232,13 @@ def _write_pictures(
         panels.append(("ground truth", truth))
     title = f"{record['task']}, {len(grid)} tiles of {grid.tile} px: {record['status']}"
     save_png(side_by_side(panels, title), folder / "comparison.png")
-    save_png(grid_picture, folder / "tiles.png")
+    save_png(drawn, folder / "tiles.png")
     pictures = {**stitched, "observation": observed, **({"ground_truth": truth} if truth is not None else {})}
     save_pictures(pictures, folder / RESTORATION_FILE)
     return sorted(f"{name}.png" for name in [*pictures, "comparison", "tiles"])
 
 
-def _grid_picture(image: torch.Tensor, grid: TileGrid, scale: int):
+def grid_picture(image: torch.Tensor, grid: TileGrid, scale: int) -> Image.Image:
     """The restoration with each tile's box drawn on it."""
     picture = to_pil(image).convert("RGB")
     draw = ImageDraw.Draw(picture)
