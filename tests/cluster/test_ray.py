@@ -63,6 +63,16 @@ def test_a_sweep_spreads_over_both_nodes_and_its_rows_are_its_jobs_results(ray_c
     assert "Connected to Ray cluster" in output
 
 
+def test_a_photo_in_tiles_spreads_its_tiles_over_both_nodes_stitched_as_in_one_run(ray_cluster, tmp_path):
+    photo = noisy_photo(tmp_path)
+    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
+    finish(sweep(tmp_path, ray_cluster, *RAY, f"observed={photo}", *TILES), tmp_path, timeout=600)
+    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
+    used = {node for job in jobs for node in nodes(tmp_path / "sweep" / job)}
+    assert len(used) == 2  # four tiles, one CPU per node: both nodes fitted some
+
+
+# last: it kills the worker node of the session's cluster
 def test_a_job_whose_node_dies_goes_on_elsewhere_from_its_checkpoint(ray_cluster, tmp_path):
     fit = ["task.num_iter=1000", "save_every=10", "checkpoint_every=100", "seed=3,4"]
     process = sweep(tmp_path, ray_cluster, *RAY, *fit)
@@ -81,12 +91,3 @@ def test_a_job_whose_node_dies_goes_on_elsewhere_from_its_checkpoint(ray_cluster
     assert "the node it was running on is dead" in output and "the task will be retried" in output
     rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
     assert sorted(row["status"] for row in rows) == ["finished", "finished"]
-
-
-def test_a_photo_in_tiles_spreads_its_tiles_over_both_nodes_stitched_as_in_one_run(ray_cluster, tmp_path):
-    photo = noisy_photo(tmp_path)
-    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
-    finish(sweep(tmp_path, ray_cluster, *RAY, f"observed={photo}", *TILES), tmp_path, timeout=600)
-    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
-    used = {node for job in jobs for node in nodes(tmp_path / "sweep" / job)}
-    assert len(used) == 2  # four tiles, one CPU per node: both nodes fitted some
