@@ -83,10 +83,24 @@ def tiles_estimate(
     dtype: torch.dtype,
 ) -> str:
     """The estimated time and memory of `count` fits of `tile` x `tile` tiles, one after another, in words."""
+    seconds, needs = tile_cost(make_net, channels, input_depth, tile, steps, restarts, device, dtype)
+    return f"estimated: {format_duration(count * seconds)} for {count} tiles of {steps} steps on {device}, " + (
+        f"{needs / 1e9:.1f} GB at a time"
+    )
+
+
+def tile_cost(
+    make_net: Callable[..., nn.Module],
+    channels: int,
+    input_depth: int,
+    tile: int,
+    steps: int,
+    restarts: int,
+    device: str,
+    dtype: torch.dtype,
+) -> tuple[float, int]:
+    """(seconds, bytes): the estimated time of `steps` steps of one `tile` x `tile` tile's fit and its memory."""
     memory = fit_memory(make_net, channels, input_depth, dtype, restarts)
     height, width = Canvas.around(tile, tile, memory.stride, memory.min_size).size
     flops = restarts * step_flops(make_net, channels, input_depth, height, width)
-    seconds = count * estimate_seconds(flops, steps, device, dtype)
-    return f"estimated: {format_duration(seconds)} for {count} tiles of {steps} steps on {device}, " + (
-        f"{memory(height, width) / 1e9:.1f} GB at a time"
-    )
+    return estimate_seconds(flops, steps, device, dtype), memory(height, width)
