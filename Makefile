@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU cores)
 	$(BIN)/python -m dip_lightning experiment=quick
 
-test: install ## the fast tests (9 minutes on 2 CPU cores on 2026-12-03; the aim is 5)
+test: install ## the fast tests, a process per core (2 min 32 s on 2 CPU cores on 2026-12-03, after the install)
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 -m "not slow and not gpu and not cluster and not sweeps and not cli" --durations=15
 
 test-cli: install ## the command line end to end in real processes: bad input, signals, loggers, --cfg (about 4 minutes; CI runs them)

@@ -3,6 +3,9 @@ import torch
 from conftest import make_net
 
 from dip_lightning.build import build_module
+from dip_lightning.config.location import config_dir
+from dip_lightning.data.canvas import Canvas
+from dip_lightning.nets import Network
 
 LIBRARY_DEPTH6 = [
     "arch.num_channels_down=[16,32,64,128,128,128]",
@@ -64,6 +67,37 @@ def test_output_shape_range_and_stride(spec, stride):
     output = net(torch.rand(1, 8, 64, 32))
     assert output.shape == (1, 3, 64, 32)
     assert output.min() >= 0 and output.max() <= 1
+
+
+@pytest.mark.parametrize("arch", sorted(path.stem for path in (config_dir() / "arch").glob("*.yaml")))
+def test_every_network_keeps_its_contract_from_its_declared_minimum_size(arch):
+    """Every option of the arch group as shipped is a nets.Network: an image of its input's size with values
+    in [0, 1], at the smallest size it declares and one stride larger; a canvas around the smallest photo
+    is that smallest size."""
+    net = make_net(arch, 8, 3)
+    assert isinstance(net, Network)
+    side, stride = net.min_input_size, net.total_stride
+    assert side % stride == 0
+    for height, width in [(side, side), (side + stride, side)]:
+        output = net(torch.rand(1, 8, height, width))
+        assert output.shape == (1, 3, height, width) and 0 <= output.min() and output.max() <= 1
+    assert Canvas.around(1, 1, stride, side).size == (side, side)
+
+
+def test_a_network_that_does_not_declare_its_sizes_is_refused_in_one_line():
+    from torch import nn
+
+    from dip_lightning.errors import InputError
+    from dip_lightning.priors.deep import DeepPrior
+
+    def undeclared(num_input_channels, num_output_channels):
+        return nn.Conv2d(num_input_channels, num_output_channels, 3, padding=1)
+
+    with pytest.raises(InputError, match=r"^Conv2d cannot be .* must declare total_stride and min_input_size"):
+        DeepPrior(undeclared, 3, "noise", 8, None, 0.0, None)
+    declared = undeclared(8, 3)
+    declared.total_stride, declared.min_input_size = 1, 1
+    assert DeepPrior(lambda **sizes: declared, 3, "noise", 8, None, 0.0, None).net is declared
 
 
 def test_skip_runs_on_sizes_that_are_not_a_multiple_of_its_stride():

@@ -10,6 +10,7 @@ from dip_lightning.data.crop import Crop
 from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
 from dip_lightning.nets.checkpointing import build_network
+from dip_lightning.nets.contract import Network
 from dip_lightning.priors.inputs import make_input
 
 
@@ -53,6 +54,11 @@ class DeepPrior(nn.Module):
         self.net = build_network(
             net, activation_checkpointing, num_input_channels=input_depth, num_output_channels=channels
         ).to(memory_format=memory_format)
+        if not isinstance(self.net, Network):
+            raise InputError(
+                f"{type(self.net).__name__} cannot be the deep prior's network: it must declare total_stride and "
+                "min_input_size, the sizes it takes (dip_lightning.nets.Network)"
+            )
         self.input_depth, self.memory_format = input_depth, memory_format
         # what the network declares it can take (kept apart: batched restarts take the network away)
         self.total_stride, self.min_input_size = self.net.total_stride, self.net.min_input_size
