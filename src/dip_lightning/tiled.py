@@ -186,6 +186,7 @@ def _record(
     observed, photo = pictures["observed"]
     truth = pictures.get("ground_truth", (None,))[0]
     failed = next((entry for entry in entries if entry.get("status") != "finished"), None)
+    shown = drawn = None
     status = "finished" if failed is None else f"failed: tile {failed['index']}: {failed.get('status')}"
     record = {
         **describe(cfg),
@@ -207,9 +208,15 @@ def _record(
         shown = stitched.get("restored_avg", stitched["restored"])
         drawn = grid_picture(shown, grid, scale)
         record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, drawn)
-        log_tiled_photo(cfg, record, {"restored_avg": to_pil(shown), "tiles": drawn, "observation": to_pil(observed)})
     text = json.dumps(record, indent=2) + "\n"
     write_atomically(folder / RESULTS_FILE, lambda handle: handle.write(text.encode()))
+    if drawn is not None:  # after the record: a logger must never cost the photo its result
+        try:
+            log_tiled_photo(
+                cfg, record, {"restored_avg": to_pil(shown), "tiles": drawn, "observation": to_pil(observed)}
+            )
+        except Exception as error:
+            log.warning(f"the photo's W&B run was not logged: {type(error).__name__}: {error}")
     return record
 
 

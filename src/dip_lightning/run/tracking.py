@@ -89,7 +89,8 @@ def quiet_wandb() -> None:
     os.environ.setdefault("WANDB_CONSOLE", "off")
 
 
-TILE_COLUMNS = ("index", "top", "left", "height", "width", "status", "steps", "stop_step", "seconds", "psnr_avg")
+TILE_COLUMNS = ("index", "top", "left", "height", "width", "status", "steps", "stop_step", "seconds")
+TILE_SCORES = ("psnr_observed", "psnr_avg")  # psnr_avg: with a ground truth
 
 
 def log_tiled_photo(cfg: DictConfig, record: dict, pictures: dict) -> None:
@@ -107,8 +108,9 @@ def log_tiled_photo(cfg: DictConfig, record: dict, pictures: dict) -> None:
         logger.log_hyperparams(settings(cfg))
         for name, picture in pictures.items():
             logger.log_image(key=f"images/{name}", images=[picture])
-        rows = [[entry.get(column) for column in TILE_COLUMNS] for entry in record["tiles"]]
-        logger.log_table(key="tile_table", columns=list(TILE_COLUMNS), data=rows)
+        columns = [*TILE_COLUMNS, *TILE_SCORES]
+        rows = [[entry.get(column) for column in columns] for entry in record["tiles"]]
+        logger.log_table(key="tile_table", columns=columns, data=rows)
         log_result([logger], record)
     finally:
         logger.experiment.finish()
