@@ -120,7 +120,12 @@ def test_available_memory_is_the_tighter_of_the_kernel_and_the_cgroup(monkeypatc
 
 @pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux")
 def test_available_memory_on_this_machine():
-    assert 0 < available_bytes("cpu") < 2**50
+    """What the kernel says it can give (MemAvailable), or less under a cgroup limit; never more than it has."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    kib = {name: int(fields[name].split()[0]) * 1024 for name in ("MemTotal", "MemAvailable")}
+    available = available_bytes("cpu")
+    assert 0 < available <= kib["MemTotal"]
+    assert available <= kib["MemAvailable"] * 1.05  # read a moment apart: the kernel's estimate moves
 
 
 def test_meminfo(tmp_path):
