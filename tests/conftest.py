@@ -23,6 +23,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if os.environ.get("PYTEST_XDIST_WORKER"):  # make test: one test per core at a time, each on its own core
     torch.set_num_threads(1)
 
+# The default skip network's shape at its smallest: two levels of 8 channels (stride 4), for fits of a few steps
+TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
+
 # Small, fast settings every test run starts from; a test's own overrides come after and win.
 FAST = [
     "~logger",

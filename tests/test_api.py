@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import dip, write_png
+from conftest import TINY_NET, dip, write_png
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from PIL import Image
@@ -24,10 +24,9 @@ from dip_lightning.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "restore.ipynb"
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 # A tiny fit, the same from Python and from the command line (one thread: the same sums on both sides).
 SETTINGS = [
-    *TINY,
+    *TINY_NET,
     "task.num_iter=6",
     "task.eval_every=2",
     "trainer.log_every_n_steps=2",

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import dip, write_png
+from conftest import TINY_NET, dip, write_png
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
@@ -25,9 +25,7 @@ from dip_lightning.train import EXIT_BAD_INPUT
 OPTIONAL_GROUPS = ("scheduler", "stopping", "logger", "callbacks", "experiment")
 TINY = [
     "image.max_size=32",
-    "arch.num_channels_down=[8,8]",
-    "arch.num_channels_up=[8,8]",
-    "arch.num_channels_skip=[2,2]",
+    *TINY_NET,
 ]
 
 

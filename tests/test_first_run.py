@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import dip
+from conftest import TINY_NET, dip
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,12 +17,10 @@ from dip_lightning.run.folder import CheckRunFolder
 
 register_resolvers()
 
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
-
 
 def test_a_default_run_prints_no_warning(tmp_path):
     """The one run of the real entry point in `make test` (the others: `make test-cli`)."""
-    done = dip("experiment=smoke", "task.num_iter=2", *TINY, cwd=tmp_path)
+    done = dip("experiment=smoke", "task.num_iter=2", *TINY_NET, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert not re.search(r"warn|traceback", output, re.IGNORECASE), output

@@ -9,15 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import write_png
+from conftest import TINY_NET, write_png
 from omegaconf import OmegaConf
 
 from dip_lightning.data.folders import folder_mask, folder_sweep, quoted, sweep_mode
 from dip_lightning.errors import InputError
 from dip_lightning.reporting.restored import output_names
 from dip_lightning.run.folder import job_dirname
-
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
 @pytest.fixture
@@ -64,7 +62,7 @@ def test_an_inpainting_job_of_a_folder_sweep_fits_with_its_mask(tmp_path, photos
     picture[known == 0] = 0
     write_png(photos / "a.png", picture)
     overrides = [f"observed={quoted(str(photos / 'a.png'))}", "mask=folder", f"mask_dir={masks}"]  # as the sweep gives
-    results = fit_logged("task=inpaint", *overrides, *TINY, "task.num_iter=2")
+    results = fit_logged("task=inpaint", *overrides, *TINY_NET, "task.num_iter=2")
     assert results["status"] == "finished" and "mask.png" in results["files"]
 
 
@@ -87,7 +85,8 @@ def test_restored_photos_keep_their_names_and_two_of_one_stem_stay_apart():
 @pytest.mark.sweeps
 def test_a_folder_in_one_command_restores_each_photo_and_reports_the_damaged_one(tmp_path, photos):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "dip_lightning", "task=denoise", f"observed_dir={photos}", *TINY]  # no -m needed
+    command = [sys.executable, "-m", "dip_lightning", "task=denoise", f"observed_dir={photos}"]  # no -m needed
+    command += TINY_NET
     command += [
         "task.num_iter=3",
         "check_fit=false",

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_NET
 
 pytestmark = [
     pytest.mark.gpu,
@@ -16,9 +17,6 @@ def test_denoising_runs_on_the_gpu(fit, precision):
     results = fit("trainer.accelerator=gpu", f"trainer.precision={precision}", "task.num_iter=30")
     assert results["device"] == "cuda:0" and results["precision"] == precision
     assert math.isfinite(results["psnr_avg"]) and results["steps"] == 30
-
-
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
 @pytest.fixture
@@ -37,7 +35,9 @@ def test_gpu_runs_are_repeatable_but_not_bitwise(fit, tmp_path, exact_float32):
 
     runs = []
     for _ in range(2):
-        runs.append(fit("trainer.accelerator=gpu", "trainer.precision=32-true", *TINY, "task.num_iter=10", "seed=3"))
+        runs.append(
+            fit("trainer.accelerator=gpu", "trainer.precision=32-true", *TINY_NET, "task.num_iter=10", "seed=3")
+        )
         runs[-1]["picture"] = read_image(tmp_path / "run" / "restored_avg.png")
     assert runs[0]["psnr_input"] == runs[1]["psnr_input"]
     assert psnr(runs[0]["picture"][None], runs[1]["picture"][None]) > 40  # the same restoration, to the eye
@@ -57,7 +57,7 @@ def test_batched_restarts_match_sequential_ones_on_the_gpu(configure, exact_floa
     outputs = []
     for batched in (True, False):
         overrides = ["trainer.accelerator=gpu", "restarts=2", f"restarts_batched={batched}", "task.num_iter=3"]
-        module = build_module(configure(*overrides, *TINY, "task.reg_noise_std=0"))
+        module = build_module(configure(*overrides, *TINY_NET, "task.reg_noise_std=0"))
         quiet = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
         pl.Trainer(max_steps=3, accelerator="gpu", devices=1, precision="32-true", **quiet).fit(module)
         outputs.append(module.outputs.output.cpu())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY_NET
 
 from dip_lightning.build import build_module
 from dip_lightning.config.schema import check_config
@@ -20,9 +21,7 @@ from dip_lightning.train import run
 
 TINY = [
     "image.max_size=32",
-    "arch.num_channels_down=[8,8]",
-    "arch.num_channels_up=[8,8]",
-    "arch.num_channels_skip=[2,2]",
+    *TINY_NET,
     "task.num_iter=3",
     "threads=1",
 ]

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import TINY_NET
 
 from dip_lightning.build import build_module
 from dip_lightning.fitting.backtracking import Backtracking
 from dip_lightning.fitting.metrics import psnr_from_mse
 from dip_lightning.losses.loss import Loss, LossTerms
 from dip_lightning.train import run
-
-TINY_NET = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
 def test_psnr_from_mse():

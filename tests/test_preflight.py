@@ -5,14 +5,12 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import dip, write_png
+from conftest import TINY_NET, dip, write_png
 
 from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
 from dip_lightning.hardware import preflight as preflight_module
 from dip_lightning.hardware.precision import choose_precision, hardware_facts
-
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
 def test_an_image_too_large_for_the_memory_is_refused_with_the_largest_size_that_fits(configure, monkeypatch):
@@ -33,7 +31,7 @@ def test_a_huge_photo_not_to_be_tiled_is_refused_in_one_line_before_anything_is_
 
 def test_the_estimated_time_is_logged_and_a_long_run_warned(configure, caplog):
     with caplog.at_level(logging.INFO):
-        build_module(configure("check_fit=true", *TINY, "task.num_iter=10"))
+        build_module(configure("check_fit=true", *TINY_NET, "task.num_iter=10"))
     assert "estimated: " in caplog.text and "for 10 steps at 64 x 64" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -43,12 +41,12 @@ def test_the_estimated_time_is_logged_and_a_long_run_warned(configure, caplog):
 
 
 def test_auto_precision_is_the_default_and_follows_the_hardware(fit):
-    results = fit(*TINY, "task.num_iter=2")  # trainer.precision as configured by default
+    results = fit(*TINY_NET, "task.num_iter=2")  # trainer.precision as configured by default
     expected = choose_precision("auto", "cpu", hardware_facts("cpu")).precision
     assert results["precision"] == expected
 
 
 def test_activation_checkpointing_does_not_change_the_fit(fit):  # its memory: tests/test_memory.py
-    plain = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true")
-    checkpointed = fit(*TINY, "task.num_iter=5", "trainer.precision=32-true", "prior.activation_checkpointing=all")
+    plain = fit(*TINY_NET, "task.num_iter=5", "trainer.precision=32-true")
+    checkpointed = fit(*TINY_NET, "task.num_iter=5", "trainer.precision=32-true", "prior.activation_checkpointing=all")
     assert checkpointed["psnr_avg"] == pytest.approx(plain["psnr_avg"], abs=1e-3)

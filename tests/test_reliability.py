@@ -18,16 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytorch_lightning as pl
-from conftest import dip, run_together, write_png
+from conftest import TINY_NET, dip, run_together, write_png
 
 from dip_lightning.run.folder import differing_overrides, job_dirname
 from dip_lightning.train import run
 
 TINY = [
     "image.max_size=32",
-    "arch.num_channels_down=[8,8]",
-    "arch.num_channels_up=[8,8]",
-    "arch.num_channels_skip=[2,2]",
+    *TINY_NET,
 ]
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 

@@ -8,7 +8,7 @@ import signal
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import FAST, compose_config
+from conftest import FAST, TINY_NET, compose_config
 
 from dip_lightning.errors import InputError
 from dip_lightning.run.placement import placement
@@ -17,9 +17,7 @@ from dip_lightning.train import EXIT_SIGTERM, run
 
 TINY = [
     "image.max_size=32",
-    "arch.num_channels_down=[8,8]",
-    "arch.num_channels_up=[8,8]",
-    "arch.num_channels_skip=[2,2]",
+    *TINY_NET,
     "task.num_iter=20",
     "checkpoint_every=1000",  # no periodic checkpoint in 20 steps: the ones here are saved on the signal
 ]

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import TINY_NET
 
 from dip_lightning.build import build_module
 from dip_lightning.reporting.plots import read_metrics
@@ -15,7 +16,6 @@ from dip_lightning.stopping.callback import EarlyStopping
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
 
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 SMALL = ["arch.num_channels_down=[16,16,16]", "arch.num_channels_up=[16,16,16]", "arch.num_channels_skip=[4,4,4]"]
 QUICK_WMV = ["stopping=wmv", "stopping.detector.window=20", "stopping.detector.patience=100"]
 
@@ -172,7 +172,7 @@ def test_es_wmv_stops_a_real_fit_and_keeps_its_result_at_the_detected_step(fit, 
 def test_the_step_a_rule_stops_at_is_scored_in_the_curves(fit_logged, tmp_path):
     # eval_every beyond the budget: the regular scoring skips every step, wherever the rule stops (which
     # differs between bf16 and fp32 machines), so the stop's score can only come from the stop itself
-    results = fit_logged(*TINY, "image.max_size=32", *QUICK_WMV, "task.eval_every=5000", "task.num_iter=3000")
+    results = fit_logged(*TINY_NET, "image.max_size=32", *QUICK_WMV, "task.eval_every=5000", "task.num_iter=3000")
     assert results["steps"] < 3000
     psnr_avg = read_metrics(tmp_path / "run")["psnr_avg"]
     assert list(psnr_avg) == [results["steps"]]  # the one step with a score is the one the run stopped at
@@ -181,7 +181,7 @@ def test_the_step_a_rule_stops_at_is_scored_in_the_curves(fit_logged, tmp_path):
 
 def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):
     results = fit(
-        *TINY,
+        *TINY_NET,
         "image.max_size=32",
         "stopping=oracle",
         "stopping.metric=psnr",
@@ -194,7 +194,7 @@ def test_the_oracle_keeps_the_best_psnr_and_says_it_read_the_ground_truth(fit):
 
 
 def test_a_budget_that_runs_out_first_keeps_the_lowest_variance_so_far(fit):
-    results = fit(*TINY, "stopping=wmv", "stopping.detector.window=5", "task.num_iter=30")
+    results = fit(*TINY_NET, "stopping=wmv", "stopping.detector.window=5", "task.num_iter=30")
     assert results["steps"] == 30
     assert results["stop_reason"] == "ES-WMV, gated by held-out pixels: no stop in the 30 of 30 steps run"
     assert 5 <= results["stop_step"] <= 30
@@ -221,7 +221,7 @@ def fit_module(configure, *overrides, callbacks=()):
 
 def test_the_kept_output_and_average_are_those_of_their_steps(configure):
     stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 15), seed=0, average_lag=7)
-    module, recorder = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=200", callbacks=[stopping])
+    module, recorder = fit_module(configure, *TINY_NET, "image.max_size=32", "task.num_iter=200", callbacks=[stopping])
     kept = module.outputs
     step, step_avg = kept.kept_step.item(), kept.kept_step_avg.item()
     assert module.global_step == step + 15 and step_avg == step + 7
@@ -231,7 +231,7 @@ def test_the_kept_output_and_average_are_those_of_their_steps(configure):
 
 @pytest.mark.parametrize("batched", [False, True])
 def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, batched):
-    overrides = [*TINY, "image.max_size=32", "restarts=2", f"restarts_batched={batched}", "task.num_iter=4"]
+    overrides = [*TINY_NET, "image.max_size=32", "restarts=2", f"restarts_batched={batched}", "task.num_iter=4"]
     module, recorder = fit_module(configure, *overrides)
     outputs = recorder.outputs
     last = outputs[-1]
@@ -243,7 +243,7 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
     assert torch.allclose(module.restoration()["restored_avg"], average.mean(0, keepdim=True), atol=1e-6)
     without_noise = ["task.reg_noise_std=0", f"restarts_batched={batched}"]  # (each restart draws its own noise)
     restarts, _ = fit_module(configure, *overrides, *without_noise)
-    single, _ = fit_module(configure, *TINY, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
+    single, _ = fit_module(configure, *TINY_NET, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
     # the first restart is the single run; batched, grouped convolutions round a little differently and
     # Adam's first steps amplify that (1e-6 after one step, about 3e-3 after four): far below restart-to-restart
     gap = (single.outputs.output[0] - restarts.outputs.output[0]).abs().max()
@@ -252,7 +252,7 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
 
 
 def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
-    common = [*TINY, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
+    common = [*TINY_NET, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
     batched, _ = fit_module(configure, *common, "restarts_batched=true")
     sequential, _ = fit_module(configure, *common, "restarts_batched=false")
     gap = (batched.outputs.output - sequential.outputs.output).abs().max()  # rounding only (see above)
@@ -260,14 +260,14 @@ def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
 
 
 def test_restarts_record_each_fits_score(fit):
-    results = fit(*TINY, "restarts=2", "task.num_iter=20")
+    results = fit(*TINY_NET, "restarts=2", "task.num_iter=20")
     assert results["restarts"] == 2 and len(results["psnr_avg_restarts"]) == 2
     assert results["psnr_avg"] >= min(results["psnr_avg_restarts"])
 
 
 def test_each_restart_stops_on_its_own(fit):
     results = fit(
-        *TINY,
+        *TINY_NET,
         "restarts=2",
         "stopping=wmv",
         "stopping.detector.window=5",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_NET, write_png
 from conftest import dip as run_dip
-from conftest import write_png
 from wandb_records import run_record
 
 from dip_lightning.run.folder import run_group, run_name
@@ -19,9 +19,7 @@ TINY = [
     "experiment=smoke",
     "task.num_iter=3",
     "image.max_size=32",
-    "arch.num_channels_down=[8,8]",
-    "arch.num_channels_up=[8,8]",
-    "arch.num_channels_skip=[2,2]",
+    *TINY_NET,
     "callbacks.progress_bar.refresh_rate=0",
 ]
 NO_KEY = {"NETRC": "/nonexistent", "WANDB_API_KEY": None, "WANDB_MODE": None}

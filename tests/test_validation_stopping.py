@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import compose_config, write_png
+from conftest import TINY_NET, compose_config, write_png
 
 from dip_lightning.build import build_module, build_stopping
 from dip_lightning.callbacks.result_writer import ResultWriter
@@ -19,8 +19,6 @@ from dip_lightning.stopping.callback import EarlyStopping, ValidationStopping
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
 from dip_lightning.stopping.validation import HeldOutGate, HeldOutMinimum
-
-TINY = ["arch.num_channels_down=[8,8]", "arch.num_channels_up=[8,8]", "arch.num_channels_skip=[2,2]"]
 
 
 def test_the_held_out_error_estimates_the_true_error_plus_the_noise_variance():
@@ -110,7 +108,7 @@ class Interrupt(pl.Callback):
 
 
 def test_an_interrupted_run_saves_its_current_average_not_the_first_detections(configure, tmp_path):
-    module = build_module(configure(*TINY, "image.max_size=32", "task.num_iter=100"))
+    module = build_module(configure(*TINY_NET, "image.max_size=32", "task.num_iter=100"))
     stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 1000), seed=0, average_lag=1000)
     interrupt, writer = Interrupt(40), ResultWriter(tmp_path / "out", {}, every_n_steps=None)
     quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
@@ -124,13 +122,13 @@ def test_an_interrupted_run_saves_its_current_average_not_the_first_detections(c
 def test_a_users_noisy_image_is_stopped_by_held_out_validation_by_default(fit, tmp_path):
     noisy = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     path = write_png(tmp_path / "noisy.png", noisy)
-    results = fit(*TINY, f"observed={path}", "task.num_iter=20")
+    results = fit(*TINY_NET, f"observed={path}", "task.num_iter=20")
     assert results["stopping"] == "held-out validation" and results["stop_step"] >= 1
-    synthetic = fit(*TINY, "image.max_size=32", "task.num_iter=5")  # a paper-style experiment: its budget
+    synthetic = fit(*TINY_NET, "image.max_size=32", "task.num_iter=5")  # a paper-style experiment: its budget
     assert synthetic["stopping"] is None and synthetic["steps"] == 5
-    off = fit(*TINY, f"observed={path}", "task.num_iter=5", "stopping=none")
+    off = fit(*TINY_NET, f"observed={path}", "task.num_iter=5", "stopping=none")
     assert off["stopping"] is None and "stop_step" not in off
-    noiseless = fit(*TINY, f"observed={path}", "task=sr", "task.num_iter=5")  # no noise to overfit: its budget
+    noiseless = fit(*TINY_NET, f"observed={path}", "task=sr", "task.num_iter=5")  # no noise to overfit: its budget
     assert noiseless["stopping"] is None and noiseless["steps"] == 5
 
 
@@ -138,16 +136,16 @@ def test_the_default_rule_can_stop_synthetic_observations_too(configure):
     """stopping.when=every_image: the noise-aware default on a clean image corrupted
     here (the mini paper presets set it; stopping=none still turns it off); still not on the noiseless
     tasks; a value it does not know is refused by name."""
-    assert isinstance(build_stopping(configure(*TINY, "stopping.when=every_image")), ValidationStopping)
-    assert build_stopping(configure(*TINY, "stopping.when=every_image", "task=sr")) is None
+    assert isinstance(build_stopping(configure(*TINY_NET, "stopping.when=every_image")), ValidationStopping)
+    assert build_stopping(configure(*TINY_NET, "stopping.when=every_image", "task=sr")) is None
     assert build_stopping(configure("experiment=paper_denoise_mini", "stopping=none")) is None  # still off there
     assert isinstance(build_stopping(configure("experiment=paper_denoise_mini")), ValidationStopping)
     with pytest.raises(InputError, match=r"stopping.when must be one of \('observed', 'every_image'\), got 'always'"):
-        build_stopping(configure(*TINY, "stopping.when=always"))
+        build_stopping(configure(*TINY_NET, "stopping.when=always"))
 
 
 def test_withheld_pixels_are_left_out_of_the_data_term(tmp_path):
-    cfg = compose_config(tmp_path / "run", "~logger", "check_fit=false", *TINY, "image.max_size=32")
+    cfg = compose_config(tmp_path / "run", "~logger", "check_fit=false", *TINY_NET, "image.max_size=32")
     module = build_module(cfg)
     held = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
     held[..., :16, :] = True
