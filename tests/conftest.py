@@ -118,6 +118,16 @@ def photo(tmp_path) -> np.ndarray:
     return picture.clip(0, 255).astype(np.uint8)
 
 
+def noisy_photo(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy): a smooth RGB picture of height x width and a copy with Gaussian noise of sigma 25
+    (seeded), as (H, W, 3) float32 arrays in [0, 1]."""
+    y, x = np.mgrid[0:height, 0:width]
+    clean = np.stack([0.5 + 0.4 * np.sin(x / 9), 0.5 + 0.4 * np.cos(y / 7), (x + y) / (height + width)], axis=-1)
+    clean = clean.clip(0, 1).astype(np.float32)
+    noise = np.random.default_rng(0).normal(0, 25 / 255, clean.shape)
+    return clean, (clean + noise).clip(0, 1).astype(np.float32)
+
+
 def shared_image(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.is_file():

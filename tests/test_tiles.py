@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import noisy_photo
 
 from dip_lightning import restore
 from dip_lightning.build import plan_tiles
@@ -56,14 +57,6 @@ def test_the_blend_passes_smoothly_from_one_tile_to_the_next():
     weights = grid.weight(left)[0]
     assert weights[0] == 1 and weights[-1] < 0.01 and torch.all(weights[1:] <= weights[:-1])  # falls to ~0 at its end
     assert grid.weight(right)[0, 0] < 0.01 and grid.weight(right)[0, -1] == 1
-
-
-def noisy_photo(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    y, x = np.mgrid[0:height, 0:width]
-    clean = np.stack([0.5 + 0.4 * np.sin(x / 9), 0.5 + 0.4 * np.cos(y / 7), (x + y) / (height + width)], axis=-1)
-    clean = clean.clip(0, 1).astype(np.float32)
-    noise = np.random.default_rng(0).normal(0, 25 / 255, clean.shape)
-    return clean, (clean + noise).clip(0, 1).astype(np.float32)
 
 
 def test_a_tiled_run_restores_the_whole_photo_above_the_noisy_input_and_goes_on_where_it_stopped(tmp_path):

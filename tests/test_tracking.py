@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_NET, write_png
+from conftest import TINY_NET, noisy_photo, write_png
 from conftest import dip as run_dip
 from wandb_records import run_record
 
@@ -60,10 +60,8 @@ def test_an_offline_wandb_run_holds_the_config_the_result_and_the_pictures(tmp_p
 
 @pytest.mark.cli
 def test_a_photo_in_tiles_is_a_wandb_run_with_the_stitched_photo_and_the_tile_table_beside_its_tiles(tmp_path):
-    y, x = np.mgrid[0:40, 0:48]
-    noisy = np.stack([128 + 90 * np.sin(x / 6), 128 + 90 * np.cos(y / 5), 3 * (x + y)], axis=-1)
-    noisy += np.random.default_rng(0).normal(0, 25, noisy.shape)
-    photo = write_png(tmp_path / "photo.png", noisy.clip(0, 255).astype(np.uint8))
+    _, noisy = noisy_photo(40, 48)
+    photo = write_png(tmp_path / "photo.png", (noisy * 255).round().astype(np.uint8))
     tiles = ["tile=32", "tile_overlap=8", "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}"]
     dip(*TINY, f"observed={photo}", *tiles, cwd=tmp_path)
     results = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -108,9 +108,14 @@ def noisy_photo(folder: Path) -> Path:
     return path
 
 
-def check_tiled_sweep(sweep_folder: Path, one_run: subprocess.Popen, one_run_folder: Path) -> list[str]:
-    """The sweep's stitched photo equals the same tiles fitted one after another in one run on this
-    machine (to 4 decimals) and has the photo's size; returns the sweep's tile jobs."""
+def tiled_sweep(folder: Path, env: dict, *launcher: str) -> tuple[list[str], str]:
+    """A noisy photo's tiles as a sweep on `launcher` into folder/sweep, and the same tiles one after
+    another in one run on this machine (folder/one_run); checks that the stitched photos are equal (to 4
+    decimals) at the photo's size; returns the sweep's tile jobs and its output."""
+    photo = noisy_photo(folder)
+    one_run = uninterrupted(folder / "one_run", f"observed={photo}", *TILES)
+    output = finish(sweep(folder, env, *launcher, f"observed={photo}", *TILES), folder, timeout=600)
+    sweep_folder, one_run_folder = folder / "sweep", folder / "one_run"
     assert one_run.wait(timeout=300) == 0
     jobs = sorted(path.name for path in sweep_folder.iterdir() if path.name[0].isdigit())
     assert [job.split(",")[0] for job in jobs] == [f"{index}_tile_index={index}" for index in range(4)]
@@ -119,4 +124,4 @@ def check_tiled_sweep(sweep_folder: Path, one_run: subprocess.Popen, one_run_fol
     assert stitched.shape == in_one_run.shape == (3, 40, 48)
     assert torch.allclose(stitched, in_one_run, atol=1e-4), (stitched - in_one_run).abs().max()
     assert Image.open(sweep_folder / "restored" / "photo.png").size == (48, 40)
-    return jobs
+    return jobs, output

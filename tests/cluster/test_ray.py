@@ -10,18 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cluster_sweep import (
-    HERE,
-    TILES,
-    check_tiled_sweep,
-    cluster,
-    finish,
-    noisy_photo,
-    results,
-    sweep,
-    uninterrupted,
-    wait_for,
-)
+from cluster_sweep import HERE, cluster, finish, results, sweep, tiled_sweep, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -64,10 +53,7 @@ def test_a_sweep_spreads_over_both_nodes_and_its_rows_are_its_jobs_results(ray_c
 
 
 def test_a_photo_in_tiles_spreads_its_tiles_over_both_nodes_stitched_as_in_one_run(ray_cluster, tmp_path):
-    photo = noisy_photo(tmp_path)
-    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
-    finish(sweep(tmp_path, ray_cluster, *RAY, f"observed={photo}", *TILES), tmp_path, timeout=600)
-    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
+    jobs, _ = tiled_sweep(tmp_path, ray_cluster, *RAY)
     used = {node for job in jobs for node in nodes(tmp_path / "sweep" / job)}
     assert len(used) == 2  # four tiles, one CPU per node: both nodes fitted some
 

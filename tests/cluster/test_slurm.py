@@ -9,18 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cluster_sweep import (
-    SCORES,
-    TILES,
-    check_tiled_sweep,
-    cluster,
-    finish,
-    noisy_photo,
-    results,
-    sweep,
-    uninterrupted,
-    wait_for,
-)
+from cluster_sweep import SCORES, cluster, finish, results, sweep, tiled_sweep, uninterrupted, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -115,11 +104,8 @@ def test_a_job_preempted_then_at_its_time_limit_ends_as_if_never_stopped(slurm, 
 
 
 def test_a_photo_in_tiles_is_one_job_per_tile_stitched_as_the_same_tiles_in_one_run(slurm, tmp_path):
-    photo = noisy_photo(tmp_path)
-    one_run = uninterrupted(tmp_path / "one_run", f"observed={photo}", *TILES)
     launcher = [*SLURM, "hydra.launcher.cpus_per_task=1", "hydra.launcher.array_parallelism=2"]
-    output = finish(sweep(tmp_path, slurm, *launcher, f"observed={photo}", *TILES), tmp_path, timeout=600)
-    jobs = check_tiled_sweep(tmp_path / "sweep", one_run, tmp_path / "one_run")
+    jobs, output = tiled_sweep(tmp_path, slurm, *launcher)
     [script] = (tmp_path / "sweep").glob(".submitit/*/*_submission.sh")
     assert "#SBATCH --array=0-3%2" in script.read_text(), output
     rows = list(csv.DictReader((tmp_path / "sweep" / "summary.csv").open()))
