@@ -2,24 +2,30 @@
 key, the value and what is allowed (exit 2); every optional group is switched off with GROUP=none (or
 GROUP=null), on the command line and in a sweep."""
 
+import inspect
 import json
+import re
 import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_NET, dip, write_png
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from dip_lightning.build import _input_errors
 from dip_lightning.config.command_line import checked_arguments, command_line, composable
 from dip_lightning.config.composition import check_composes
 from dip_lightning.config.location import config_dir
-from dip_lightning.config.schema import check_config, refused
+from dip_lightning.config.schema import BY_TARGET, check_config, limits_of, refused
 from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, declared_limits, number
+from dip_lightning.losses.loss import Loss
+from dip_lightning.nets.skip import Skip
 from dip_lightning.train import EXIT_BAD_INPUT
 
 OPTIONAL_GROUPS = ("scheduler", "stopping", "logger", "callbacks", "experiment")
@@ -129,6 +135,68 @@ def test_every_bad_setting_is_named_in_the_one_line(composed):
 def test_a_value_that_refers_to_another_is_checked_where_it_points(composed):
     problems = refused(composed("task.num_iter=0", "scheduler=cosine"))  # trainer.max_steps, T_max: ${task.num_iter}
     assert [key for key, *_ in problems] == ["task.num_iter"]
+
+
+class RenamedSkip(Skip):
+    """The skip network under a name of the user's: it inherits Skip's limits."""
+
+
+class GainLoss(Loss):
+    """A loss of the user's with one more argument, whose limits extend Loss's."""
+
+    limits = {**Loss.limits, "gain": number(above=0)}
+
+    def __init__(self, regularizer, weight: float, gain: float):
+        check_limits(self, gain=gain)
+        super().__init__(regularizer, weight)
+        self.gain = gain
+
+
+class PatientAdam(torch.optim.Adam):
+    """A subclass of a third-party target: it keeps BY_TARGET's entry for Adam."""
+
+
+def test_a_target_of_any_name_is_checked_by_the_limits_its_class_declares_or_inherits(composed):
+    here = "test_config_schema"
+    cfg = composed(
+        f"arch._target_={here}.RenamedSkip",
+        "arch.pad=same",
+        f"loss._target_={here}.GainLoss",
+        "loss.weight=-1",
+        "+loss.gain=0",
+        f"optimizer._target_={here}.PatientAdam",
+        "optimizer.lr=0",
+    )
+    assert [(key, value) for key, value, _ in refused(cfg)] == [
+        ("arch.pad", "same"),
+        ("loss.weight", -1),
+        ("loss.gain", 0),
+        ("optimizer.lr", 0),
+    ]
+    with pytest.raises(InputError) as error:
+        check_config(cfg)
+    assert str(error.value).startswith("arch.pad must be zero | reflection, got 'same'; loss.weight must be a finite")
+    with pytest.raises(InputError) as error:  # the constructor, in the same words, from the same declaration
+        GainLoss(None, 0.0, gain=0)
+    assert str(error.value) == "gain must be a finite number > 0, got 0"
+    assert refused(composed("arch._target_=nowhere.Net", "arch.pad=same")) == []  # left to instantiate to say
+
+
+def test_every_name_in_by_target_imports():
+    """An entry whose class was renamed or moved would silently check nothing."""
+    for name in BY_TARGET:
+        assert get_object(name) is not None, name
+
+
+def test_what_each_shipped_target_declares_is_an_argument_of_it():
+    targets = {
+        target for path in config_dir().rglob("*.yaml") for target in re.findall(r"_target_: *(\S+)", path.read_text())
+    }
+    declaring = [target for target in sorted(targets) if declared_limits(get_object(target))]
+    assert len(declaring) >= 15, declaring  # the networks, losses, masks, physics, prior, optimizer, callbacks
+    for target in declaring:
+        parameters = inspect.signature(get_object(target)).parameters
+        assert set(limits_of(target)) <= set(parameters), target
 
 
 @pytest.mark.parametrize("group", OPTIONAL_GROUPS)

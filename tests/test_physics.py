@@ -9,6 +9,7 @@ from conftest import write_png
 from dip_lightning.data.crop import Crop
 from dip_lightning.data.images import load_image
 from dip_lightning.data.masks import BernoulliMask
+from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.physics.blur import Blur
 from dip_lightning.physics.downsample import Downsample, PilDownscale
@@ -113,16 +114,18 @@ def test_jpeg_compression_loses_more_at_lower_quality():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: GaussianNoise(-1), "sigma must be >= 0"),
-        (lambda: GaussianNoise(float("nan")), "sigma must be >= 0"),
-        (lambda: JpegCompression(0), "JPEG quality must be an integer in 1..100"),
-        (lambda: Downsample(1), "factor must be an integer >= 2"),
-        (lambda: Blur(0, None), "blur sigma must be > 0"),
+        (lambda: GaussianNoise(-1), "sigma must be a finite number >= 0, got -1"),
+        (lambda: GaussianNoise(float("nan")), "sigma must be a finite number >= 0, got nan"),
+        (lambda: JpegCompression(0), "JPEG quality must be an integer in 1..100, got 0"),
+        (lambda: Downsample(1), "factor must be an integer >= 2, got 1"),
+        (lambda: Blur(0, None), "blur sigma must be a finite number > 0, got 0"),
     ],
 )
 def test_bad_physics_parameters_are_named(make, message):
-    with pytest.raises(ValueError, match=message):
+    """In the words of the schema, from the limits the class declares (dip_lightning/limits.py)."""
+    with pytest.raises(InputError) as error:
         make()
+    assert str(error.value) == message
 
 
 def test_gaussian_kernel_is_normalised_and_three_sigmas_wide():

@@ -7,10 +7,14 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from dip_lightning.data.images import to_pil
+from dip_lightning.limits import check_limits, integer, optional
 
 
 class ImageLogger(pl.Callback):
+    limits = {"every_n_steps": optional(integer(1))}  # null: at the end only
+
     def __init__(self, every_n_steps: int | None):
+        check_limits(self, every_n_steps=every_n_steps)
         self.every_n_steps = every_n_steps
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:

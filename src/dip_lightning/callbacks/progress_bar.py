@@ -9,11 +9,16 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from dip_lightning.limits import check_limits, integer
+
 MAX_SECONDS_BETWEEN_UPDATES = 2.0
 
 
 class DipProgressBar(TQDMProgressBar):
+    limits = {"refresh_rate": integer(0)}  # 0: no bar
+
     def __init__(self, refresh_rate: int):
+        check_limits(self, refresh_rate=refresh_rate)
         super().__init__(refresh_rate=refresh_rate)
         self.last_update = 0.0
 

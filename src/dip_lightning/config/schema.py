@@ -2,37 +2,51 @@
 a value out of range anywhere is refused in one line that names the key, the value and what is allowed
 (`restarts must be an integer >= 1, got 'two'`), instead of a traceback deep in the fit.
 
-The yaml files hold every default; this file holds only what each key may hold. The top level and the
-task are found by their path (`task.num_iter`); the objects the config builds (a network, an optimizer,
-a stopping rule, a mask...) by their `_target_`, wherever they sit, so a preset or a new stopping rule
-that moves them is checked the same. A key neither table names is not checked here (its class still
-checks what it is given), and a key that refers to another (`${task.num_iter}`) is checked where it
-points."""
+The yaml files hold every default; the classes hold what their settings may be. The objects the config
+builds (a network, a loss, a mask...) are found by their `_target_`, wherever they sit, and checked with
+the `limits` their class declares and checks its own arguments with (dip_lightning/limits.py), read from
+the class the target names: a renamed class, a subclass, or a class of the user's of any name is
+checked the same. Targets that declare no limits of their own (third-party ones: torch's optimizer and
+schedulers, Lightning's Trainer; functions such as load_photo) are in BY_TARGET, by name, and a subclass
+of one of them keeps its entry. The top level and the task are found by their path (`task.num_iter`,
+BY_PATH); a task key that feeds one class's argument takes that class's limits. A key neither names is
+not checked here (its class still checks what it is given), and a key that refers to another
+(`${task.num_iter}`) is checked where it points.
 
+Moving a class's entry out of BY_TARGET (the stopping rules' are still here): give the class `limits`
+and call `check_limits` in its constructor (see dip_lightning/limits.py), then delete its entry; the
+test that every name in BY_TARGET is importable says when an entry names a class that moved."""
+
+import functools
+import inspect
+
+from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dip_lightning.config.allowed import (
+from dip_lightning.errors import InputError
+from dip_lightning.hardware.layout import MEMORY_FORMATS
+from dip_lightning.limits import (
     BOOLEAN,
     PATH,
     TEXT,
     Allowed,
+    Limits,
+    declared_limits,
     integer,
     list_of,
     number,
     one_of,
     optional,
-    per_level,
     shown,
 )
-from dip_lightning.errors import InputError
-from dip_lightning.hardware.layout import MEMORY_FORMATS
-from dip_lightning.nets.layers import ACTIVATIONS, DOWNSAMPLE_MODES, NORMS, PADDINGS
-from dip_lightning.priors.inputs import INPUT_TYPES
+from dip_lightning.physics.blur import Blur
+from dip_lightning.physics.downsample import Downsample
+from dip_lightning.physics.noise import GaussianNoise, JpegCompression
+from dip_lightning.priors.deep import DeepPrior
 
 STEPS = integer(1)
 EVERY = optional(integer(1))  # every N steps, null: never (or only at the end)
 SIZE = optional(integer(1))  # pixels, null: as it is
-PAD, ACTIVATION, NORM = one_of(*PADDINGS), one_of(*ACTIVATIONS), one_of(*NORMS)
 FIT_SIZES = ("pad", "crop")  # see conf/config.yaml's fit_size
 
 BY_PATH: dict[str, Allowed] = {
@@ -57,70 +71,48 @@ BY_PATH: dict[str, Allowed] = {
     "dataset_dir": PATH,
     "task.name": TEXT,
     "task.num_iter": STEPS,
-    "task.input_type": one_of(*INPUT_TYPES),
-    "task.input_depth": integer(1),
+    "task.input_type": DeepPrior.limits["input_type"],
+    "task.input_depth": DeepPrior.limits["input_depth"],
     "task.input_image": optional(PATH),
-    "task.reg_noise_std": number(0),
+    "task.reg_noise_std": DeepPrior.limits["reg_noise_std"],
     "task.exp_weight": optional(number(0, below=1)),
     "task.backtrack_db": optional(number(above=0)),
     "task.held_out_block": integer(1),
     "task.eval_every": STEPS,
-    "task.sigma": number(0),
-    "task.quality": integer(1, 100),
-    "task.factor": integer(2),
-    "task.blur_sigma": number(above=0),
-    "task.kernel": optional(PATH),
+    "task.sigma": GaussianNoise.limits["sigma"],
+    "task.quality": JpegCompression.limits["quality"],
+    "task.factor": Downsample.limits["factor"],
+    "task.blur_sigma": Blur.limits["sigma"],
+    "task.kernel": Blur.limits["kernel_path"],
 }
 
-_SKIP_UPSAMPLE = one_of("nearest", "bilinear", "bicubic")
-_NETWORK = {"pad": PAD, "act_fun": ACTIVATION, "need_sigmoid": BOOLEAN, "need_bias": BOOLEAN}
 _DETECTOR = {"patience": STEPS, "max_pixels": optional(integer(1))}
 
+# The targets that declare no limits of their own, by name: third-party classes, functions, and the
+# stopping rules until they declare theirs.
 BY_TARGET: dict[str, dict[str, Allowed]] = {
-    "dip_lightning.priors.deep.DeepPrior": {"activation_checkpointing": optional(one_of("all") | integer(0))},
-    "dip_lightning.nets.skip.Skip": {
-        **_NETWORK,
-        "num_channels_down": list_of(integer(1)),
-        "num_channels_up": list_of(integer(1)),
-        "num_channels_skip": list_of(integer(0)),
-        "filter_size_down": per_level(integer(1)),
-        "filter_size_up": per_level(integer(1)),
-        "filter_skip_size": per_level(integer(1)),
-        "upsample_mode": per_level(_SKIP_UPSAMPLE),
-        "downsample_mode": per_level(one_of(*DOWNSAMPLE_MODES)),
-        "need1x1_up": BOOLEAN,
-    },
-    "dip_lightning.nets.unet.UNet": {
-        **_NETWORK,
-        "feature_scale": integer(1),
-        "more_layers": integer(0),
-        "upsample_mode": one_of("deconv", "nearest", "bilinear"),
-        "norm_layer": NORM,
-    },
-    "dip_lightning.nets.resnet.ResNet": {
-        **_NETWORK,
-        "num_blocks": integer(1),
-        "num_channels": integer(1),
-        "need_residual": BOOLEAN,
-        "norm_layer": NORM,
-    },
-    "dip_lightning.losses.loss.Loss": {"weight": number(0)},
-    "dip_lightning.losses.regularizers.TotalVariation": {"beta": number(above=0)},
-    "dip_lightning.losses.sure.SureLoss": {"eps_per_sigma": optional(number(above=0))},
     "torch.optim.Adam": {
         "lr": number(above=0),
         "betas": list_of(number(0, below=1), length=2),
         "eps": number(0),
         "weight_decay": number(0),
     },
-    "dip_lightning.fitting.optim.AdamThenLBFGS": {
-        "lr": number(above=0),
-        "warmup_steps": integer(0),
-        "warmup_lr": number(above=0),
-        "history_size": integer(1),
-    },
     "torch.optim.lr_scheduler.CosineAnnealingLR": {"T_max": STEPS, "eta_min": number(0)},
     "torch.optim.lr_scheduler.StepLR": {"step_size": STEPS, "gamma": number(above=0)},
+    "pytorch_lightning.Trainer": {
+        "accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps"),
+        "devices": integer(1) | one_of("auto"),
+        "precision": one_of("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"),
+        "memory_format": one_of(*MEMORY_FORMATS),
+        "max_steps": STEPS,
+        "max_epochs": one_of(-1) | integer(1),
+        "log_every_n_steps": STEPS,
+        "enable_checkpointing": BOOLEAN,
+        "num_sanity_val_steps": integer(0),
+        "deterministic": BOOLEAN | one_of("warn"),
+        "enable_model_summary": BOOLEAN,
+    },
+    "dip_lightning.data.images.load_photo": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
     "dip_lightning.stopping.callback.EarlyStopping": {
         "name": TEXT,
         "average_lag": one_of("auto") | integer(0),
@@ -147,31 +139,34 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "smoothing": number(above=0, high=1),
     },
     "dip_lightning.stopping.held_out.HeldOutPixels": {"fraction": number(above=0, below=0.5), "block": integer(1)},
-    "dip_lightning.physics.noise.GaussianNoise": {"sigma": number(0)},
-    "dip_lightning.data.images.load_photo": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
-    "dip_lightning.data.masks.BernoulliMask": {"missing_fraction": number(0, below=1)},
-    "dip_lightning.data.masks.RectangleMask": {
-        "height_fraction": number(above=0, below=1),
-        "width_fraction": number(above=0, below=1),
-    },
-    "dip_lightning.data.masks.TextMask": {"text": TEXT, "lines_per_image": integer(1)},
-    "dip_lightning.data.masks.FileMask": {"path": PATH, "max_size": SIZE, "center_crop": SIZE},
-    "pytorch_lightning.Trainer": {
-        "accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps"),
-        "devices": integer(1) | one_of("auto"),
-        "precision": one_of("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"),
-        "memory_format": one_of(*MEMORY_FORMATS),
-        "max_steps": STEPS,
-        "max_epochs": one_of(-1) | integer(1),
-        "log_every_n_steps": STEPS,
-        "enable_checkpointing": BOOLEAN,
-        "num_sanity_val_steps": integer(0),
-        "deterministic": BOOLEAN | one_of("warn"),
-        "enable_model_summary": BOOLEAN,
-    },
-    "dip_lightning.callbacks.progress_bar.DipProgressBar": {"refresh_rate": integer(0)},
-    "dip_lightning.callbacks.image_logger.ImageLogger": {"every_n_steps": EVERY},
 }
+
+
+@functools.cache
+def limits_of(target: str) -> Limits:
+    """What each argument of the `_target_` named `target` may be: BY_TARGET's entry for it, or for a class
+    it derives from, and what the object itself declares (its `limits`, which win). {} for a target that
+    cannot be imported here: instantiating it will say why."""
+    try:
+        found = get_object(target)
+    except Exception:  # any import error is the build's to report, in its own words
+        return BY_TARGET.get(target, {})
+    limits = dict(BY_TARGET.get(target, {}))
+    for base in reversed(inspect.getmro(found)) if isinstance(found, type) else [found]:
+        limits.update(_tabled().get(base, {}))
+    return {**limits, **declared_limits(found)}
+
+
+@functools.cache
+def _tabled() -> dict[object, dict[str, Allowed]]:
+    """BY_TARGET by the objects its names import (pytorch_lightning.Trainer is ...trainer.trainer.Trainer)."""
+    objects = {}
+    for name, limits in BY_TARGET.items():
+        try:
+            objects[get_object(name)] = limits
+        except Exception:  # a name that does not import is still found by its name
+            continue
+    return objects
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -188,7 +183,7 @@ def refused(cfg: DictConfig) -> list[tuple[str, object, Allowed]]:
 
 def _refused(node: DictConfig, prefix: str):
     literal = "_target_" in node and not OmegaConf.is_interpolation(node, "_target_")
-    by_target = BY_TARGET.get(str(node["_target_"]), {}) if literal else {}
+    by_target = limits_of(str(node["_target_"])) if literal else {}
     for key in node:
         if not prefix and key == "hydra":  # Hydra's own settings: Hydra checks them
             continue

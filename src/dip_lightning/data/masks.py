@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dip_lightning.data.images import load_image
 from dip_lightning.errors import InputError
+from dip_lightning.limits import PATH, TEXT, check_limits, integer, number, optional
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +18,10 @@ log = logging.getLogger(__name__)
 class BernoulliMask:
     """Each pixel is missing with probability `missing_fraction` (Table 1 of the paper: 0.5)."""
 
+    limits = {"missing_fraction": number(0, below=1)}
+
     def __init__(self, missing_fraction: float):
-        if not 0 <= missing_fraction < 1:
-            raise InputError(f"missing_fraction must be in [0, 1), got {missing_fraction}")
+        check_limits(self, missing_fraction=missing_fraction)
         self.missing_fraction = missing_fraction
 
     def __call__(self, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
@@ -29,7 +31,10 @@ class BernoulliMask:
 class TextMask:
     """Lines of text written over the whole image, the kind of overlay the paper removes (fig. 7)."""
 
+    limits = {"text": TEXT, "lines_per_image": integer(1)}
+
     def __init__(self, text: str, lines_per_image: int):
+        check_limits(self, text=text, lines_per_image=lines_per_image)
         self.text = text
         self.lines_per_image = lines_per_image
 
@@ -49,9 +54,10 @@ class TextMask:
 class RectangleMask:
     """One missing rectangle in the centre, `height_fraction` x `width_fraction` of the image."""
 
+    limits = {"height_fraction": number(above=0, below=1), "width_fraction": number(above=0, below=1)}
+
     def __init__(self, height_fraction: float, width_fraction: float):
-        if not (0 < height_fraction < 1 and 0 < width_fraction < 1):
-            raise InputError("height_fraction and width_fraction must be in (0, 1)")
+        check_limits(self, height_fraction=height_fraction, width_fraction=width_fraction)
         self.height_fraction, self.width_fraction = height_fraction, width_fraction
 
     def __call__(self, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
@@ -66,7 +72,10 @@ class FileMask:
     """A mask image of the user's: white (>= 50 % grey) = known pixel, black = missing. It is cut as the
     images are: shrunk as the clean image when that was shrunk (`max_size`), then cut (`center_crop`)."""
 
+    limits = {"path": PATH, "max_size": optional(integer(1)), "center_crop": optional(integer(1))}  # pixels
+
     def __init__(self, path: str | os.PathLike, max_size: int | None, center_crop: int | None):
+        check_limits(self, path=path, max_size=max_size, center_crop=center_crop)
         self.path, self.max_size, self.center_crop = path, max_size, center_crop
 
     def __call__(self, height: int, width: int, generator: torch.Generator) -> torch.Tensor:

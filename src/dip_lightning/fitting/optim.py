@@ -4,6 +4,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from dip_lightning.limits import check_limits, integer, number
+
 
 class AdamThenLBFGS(torch.optim.Optimizer):
     """`warmup_steps` Adam steps at `warmup_lr`, then L-BFGS at `lr` with no tolerance stop.
@@ -11,6 +13,13 @@ class AdamThenLBFGS(torch.optim.Optimizer):
     Each step is one L-BFGS iteration; its history is kept across steps, so N steps here equal the
     reference's single L-BFGS call with max_iter=N. It needs the closure that the DIP loop passes.
     """
+
+    limits = {
+        "lr": number(above=0),
+        "warmup_steps": integer(0),
+        "warmup_lr": number(above=0),
+        "history_size": integer(1),
+    }
 
     def __init__(
         self,
@@ -20,6 +29,7 @@ class AdamThenLBFGS(torch.optim.Optimizer):
         warmup_lr: float,
         history_size: int,
     ):
+        check_limits(self, lr=lr, warmup_steps=warmup_steps, warmup_lr=warmup_lr, history_size=history_size)
         params = list(params)
         super().__init__(params, {"lr": lr})
         self.warmup_steps = warmup_steps

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, number
 
 Network = Callable[[torch.Tensor | None], torch.Tensor]
 
@@ -35,10 +35,11 @@ def data_term(
 
 
 class Loss(nn.Module):
+    limits = {"weight": number(0)}  # of the regulariser
+
     def __init__(self, regularizer: nn.Module | None, weight: float):
+        check_limits(self, weight=weight)
         super().__init__()
-        if regularizer is not None and not weight >= 0:
-            raise InputError(f"the regulariser's weight must be >= 0, got {weight}")
         self.regularizer, self.weight = regularizer, weight
 
     def forward(

@@ -3,13 +3,18 @@
 import torch
 from torch import nn
 
+from dip_lightning.limits import check_limits, number
+
 
 class TotalVariation(nn.Module):
     """The seed's TV: the sum over pixels and channels of (dx^2 + dy^2)^beta, with dx and dy the
     differences to the right and lower neighbours; beta = 0.5 is isotropic TV. A sum, not a mean:
     its weight scales with the number of pixels (the seed uses 1e-7 on a 256 x 160 image)."""
 
+    limits = {"beta": number(above=0)}
+
     def __init__(self, beta: float):
+        check_limits(self, beta=beta)
         super().__init__()
         self.beta = beta
 

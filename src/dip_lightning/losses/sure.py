@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, number, optional
 from dip_lightning.losses.loss import LossTerms, Network, data_term
 
 Perturbed = Callable[[torch.Tensor], torch.Tensor]  # delta (the shape of y) -> the output at y + delta
@@ -68,12 +69,11 @@ class SureLoss(nn.Module):
     noise and 1e-2 none. The exact product has no knob, at the cost of a double backward.
     """
 
+    limits = {"sigma": number(above=0), "eps_per_sigma": optional(number(above=0))}  # null: the exact product
+
     def __init__(self, sigma: float, eps_per_sigma: float | None):
+        check_limits(self, "loss=sure: ", sigma=sigma, eps_per_sigma=eps_per_sigma)
         super().__init__()
-        if not sigma > 0:
-            raise InputError(f"SURE needs the noise level: sigma must be > 0 (0-255 units), got {sigma}")
-        if eps_per_sigma is not None and not eps_per_sigma > 0:
-            raise InputError(f"eps_per_sigma must be > 0 or null (exact), got {eps_per_sigma}")
         self.sigma = sigma / 255.0
         self.eps = None if eps_per_sigma is None else eps_per_sigma * self.sigma
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from dip_lightning.data.crop import centred
 from dip_lightning.errors import InputError
+from dip_lightning.limits import BOOLEAN, one_of
 from dip_lightning.physics.kernels import LanczosDownsampler
 
 PADDINGS = ("zero", "reflection")
@@ -23,6 +24,8 @@ NORMS = {
     "instance": lambda channels: nn.InstanceNorm2d(channels, affine=False),
     "none": lambda channels: nn.Identity(),
 }
+PAD, ACTIVATION, NORM = one_of(*PADDINGS), one_of(*ACTIVATIONS), one_of(*NORMS)
+NETWORK_LIMITS = {"pad": PAD, "act_fun": ACTIVATION, "need_sigmoid": BOOLEAN, "need_bias": BOOLEAN}  # every network's
 
 
 class ReflectionPad(nn.ReflectionPad2d):

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from dip_lightning.nets.layers import activation, conv, norm
+from dip_lightning.limits import BOOLEAN, check_limits, integer
+from dip_lightning.nets.layers import NETWORK_LIMITS, NORM, activation, conv, norm
 
 
 class _ResidualBlock(nn.Module):
@@ -25,6 +26,14 @@ class _ResidualBlock(nn.Module):
 class ResNet(nn.Module):
     """conf/arch/resnet.yaml: the ResNet of the paper's inpainting architecture comparison (8 blocks of 32)."""
 
+    limits = {
+        **NETWORK_LIMITS,
+        "num_blocks": integer(1),
+        "num_channels": integer(1),
+        "need_residual": BOOLEAN,
+        "norm_layer": NORM,
+    }
+
     def __init__(
         self,
         num_input_channels: int,
@@ -38,6 +47,17 @@ class ResNet(nn.Module):
         need_sigmoid: bool,
         need_bias: bool,
     ):
+        check_limits(
+            self,
+            num_blocks=num_blocks,
+            num_channels=num_channels,
+            need_residual=need_residual,
+            act_fun=act_fun,
+            norm_layer=norm_layer,
+            pad=pad,
+            need_sigmoid=need_sigmoid,
+            need_bias=need_bias,
+        )
         super().__init__()
         block = dict(norm_layer=norm_layer, act_fun=act_fun, bias=need_bias, pad=pad)
         self.body = nn.Sequential(

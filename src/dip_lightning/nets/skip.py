@@ -6,8 +6,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dip_lightning.errors import InputError
-from dip_lightning.nets.layers import Concat, activation, conv, per_level
+from dip_lightning.limits import BOOLEAN, check_limits, integer, list_of, one_of
+from dip_lightning.limits import per_level as each_level
+from dip_lightning.nets.layers import DOWNSAMPLE_MODES, NETWORK_LIMITS, Concat, activation, conv, per_level
+
+UPSAMPLE_MODES = ("nearest", "bilinear", "bicubic")
 
 
 def _upsample(mode: str) -> nn.Upsample:
@@ -80,6 +83,19 @@ class HourglassLevel(nn.Module):
 class Skip(nn.Module):
     """Hourglass with skip connections; conf/arch/skip.yaml holds the paper's default network."""
 
+    limits = {
+        **NETWORK_LIMITS,
+        "num_channels_down": list_of(integer(1)),
+        "num_channels_up": list_of(integer(1)),
+        "num_channels_skip": list_of(integer(0)),
+        "filter_size_down": each_level(integer(1)),
+        "filter_size_up": each_level(integer(1)),
+        "filter_skip_size": each_level(integer(1)),
+        "upsample_mode": each_level(one_of(*UPSAMPLE_MODES)),
+        "downsample_mode": each_level(one_of(*DOWNSAMPLE_MODES)),
+        "need1x1_up": BOOLEAN,
+    }
+
     def __init__(
         self,
         num_input_channels: int,
@@ -89,7 +105,7 @@ class Skip(nn.Module):
         num_channels_skip: Sequence[int],
         filter_size_down: int | Sequence[int],
         filter_size_up: int | Sequence[int],
-        filter_skip_size: int,
+        filter_skip_size: int | Sequence[int],
         need_sigmoid: bool,
         need_bias: bool,
         pad: str,
@@ -98,14 +114,29 @@ class Skip(nn.Module):
         act_fun: str,
         need1x1_up: bool,
     ):
+        check_limits(
+            self,
+            num_channels_down=num_channels_down,
+            num_channels_up=num_channels_up,
+            num_channels_skip=num_channels_skip,
+            filter_size_down=filter_size_down,
+            filter_size_up=filter_size_up,
+            filter_skip_size=filter_skip_size,
+            need_sigmoid=need_sigmoid,
+            need_bias=need_bias,
+            pad=pad,
+            upsample_mode=upsample_mode,
+            downsample_mode=downsample_mode,
+            act_fun=act_fun,
+            need1x1_up=need1x1_up,
+        )
         super().__init__()
         levels = len(num_channels_down)
-        if levels == 0:
-            raise InputError("num_channels_down must name at least one level")
         up = per_level(num_channels_up, levels, "num_channels_up")
         skip = per_level(num_channels_skip, levels, "num_channels_skip")
         size_down = per_level(filter_size_down, levels, "filter_size_down")
         size_up = per_level(filter_size_up, levels, "filter_size_up")
+        size_skip = per_level(filter_skip_size, levels, "filter_skip_size")
         up_modes = per_level(upsample_mode, levels, "upsample_mode")
         down_modes = per_level(downsample_mode, levels, "downsample_mode")
 
@@ -119,7 +150,7 @@ class Skip(nn.Module):
                 inner=inner,
                 filter_size_down=size_down[i],
                 filter_size_up=size_up[i],
-                filter_skip_size=filter_skip_size,
+                filter_skip_size=size_skip[i],
                 upsample_mode=up_modes[i],
                 downsample_mode=down_modes[i],
                 need_bias=need_bias,

@@ -4,9 +4,11 @@ import torch
 from torch import nn
 
 from dip_lightning.errors import InputError
-from dip_lightning.nets.layers import Concat, activation, conv, norm
+from dip_lightning.limits import check_limits, integer, one_of
+from dip_lightning.nets.layers import NETWORK_LIMITS, NORM, Concat, activation, conv, norm
 
 BASE_FILTERS = (64, 128, 256, 512, 1024)
+UPSAMPLE_MODES = ("deconv", "nearest", "bilinear")
 
 
 def _double_conv(in_channels: int, out_channels: int, norm_layer: str, act_fun: str, bias: bool, pad: str):
@@ -32,7 +34,7 @@ class _Up(nn.Module):
                 conv(deep, out, 3, bias=bias, pad=pad),
             )
         else:
-            raise InputError(f"unknown upsample_mode {mode!r}; choose deconv, nearest or bilinear")
+            raise InputError(f"unknown upsample_mode {mode!r}; choose one of {UPSAMPLE_MODES}")
         self.concat = Concat()
         self.fuse = _double_conv(out + skip, out, norm_layer, act_fun, bias, pad)
 
@@ -47,6 +49,14 @@ class UNet(nn.Module):
     width, so the total stride is 2 ** (4 + more_layers).
     """
 
+    limits = {
+        **NETWORK_LIMITS,
+        "feature_scale": integer(1),
+        "more_layers": integer(0),
+        "upsample_mode": one_of(*UPSAMPLE_MODES),
+        "norm_layer": NORM,
+    }
+
     def __init__(
         self,
         num_input_channels: int,
@@ -60,6 +70,17 @@ class UNet(nn.Module):
         need_sigmoid: bool,
         need_bias: bool,
     ):
+        check_limits(
+            self,
+            feature_scale=feature_scale,
+            more_layers=more_layers,
+            upsample_mode=upsample_mode,
+            pad=pad,
+            norm_layer=norm_layer,
+            act_fun=act_fun,
+            need_sigmoid=need_sigmoid,
+            need_bias=need_bias,
+        )
         super().__init__()
         widths = [w // feature_scale for w in BASE_FILTERS] + [BASE_FILTERS[-1] // feature_scale] * more_layers
         if min(widths) < 1:

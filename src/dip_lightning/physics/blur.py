@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
+from dip_lightning.limits import PATH, check_limits, number, optional
 from dip_lightning.physics.kernels import gaussian_kernel
 from dip_lightning.physics.operator import Operator
 
@@ -21,7 +22,10 @@ class Blur(Operator):
     """Convolution of each channel with a Gaussian of `sigma` pixels, or with the kernel in
     `kernel_path`; the image is extended by reflection at its borders."""
 
+    limits = {"sigma": number(above=0), "kernel_path": optional(PATH)}  # sigma in pixels
+
     def __init__(self, sigma: float, kernel_path: str | None):
+        check_limits(self, "blur ", sigma=sigma, kernel_path=kernel_path)
         super().__init__()
         kernel = kernel_from_file(kernel_path) if kernel_path else gaussian_kernel(sigma)
         self.register_buffer("kernel", kernel.flip(0, 1)[None, None])  # flipped: a convolution

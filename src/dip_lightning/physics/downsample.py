@@ -4,25 +4,23 @@ image is made, as the reference makes it, by PIL's antialiased Lanczos resize (a
 import torch
 
 from dip_lightning.data.images import resize
-from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer
 from dip_lightning.physics.kernels import LanczosDownsampler, bicubic
 from dip_lightning.physics.operator import Operator
 
-
-def _check_factor(factor: int) -> int:
-    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 2:
-        raise InputError(f"factor must be an integer >= 2, got {factor!r}")
-    return factor
+FACTOR = {"factor": integer(2)}  # the limits of both: an integer scale
 
 
 class Downsample(Operator):
     """Lanczos-2 filter (kernel 4 x factor, phase 0.5, replication padding) with stride `factor`."""
 
     baseline_name = "bicubic"
+    limits = FACTOR
 
     def __init__(self, factor: int):
+        check_limits(self, factor=factor)
         super().__init__()
-        self.scale = _check_factor(factor)
+        self.scale = factor
         self.filter = LanczosDownsampler(factor, support=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -36,8 +34,11 @@ class Downsample(Operator):
 class PilDownscale:
     """The reference's synthetic low-resolution image: PIL's antialiased Lanczos resize to 1 / factor."""
 
+    limits = FACTOR
+
     def __init__(self, factor: int):
-        self.factor = _check_factor(factor)
+        check_limits(self, factor=factor)
+        self.factor = factor
 
     def __call__(self, clean: torch.Tensor) -> torch.Tensor:
         height, width = clean.shape[-2:]

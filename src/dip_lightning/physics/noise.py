@@ -6,15 +6,16 @@ import torch
 from PIL import Image
 
 from dip_lightning.data.images import pil_to_tensor, to_pil
-from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer, number
 
 
 class GaussianNoise:
     """clip(y + N(0, (sigma / 255)^2), 0, 1): clipped but not quantised, as the reference."""
 
+    limits = {"sigma": number(0)}  # 0-255 units
+
     def __init__(self, sigma: float):
-        if not sigma >= 0:
-            raise InputError(f"sigma must be >= 0 (0-255 units), got {sigma}")
+        check_limits(self, sigma=sigma)
         self.sigma = sigma
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -25,9 +26,10 @@ class GaussianNoise:
 class JpegCompression:
     """The image saved as a JPEG of `quality` (1-100) and read back: blocks, ringing, lost colour."""
 
+    limits = {"quality": integer(1, 100)}
+
     def __init__(self, quality: int):
-        if not isinstance(quality, int) or not 1 <= quality <= 100:
-            raise InputError(f"JPEG quality must be an integer in 1..100, got {quality!r}")
+        check_limits(self, "JPEG ", quality=quality)
         self.quality = quality
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

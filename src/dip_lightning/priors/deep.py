@@ -9,9 +9,10 @@ from dip_lightning.data.canvas import Canvas
 from dip_lightning.data.crop import Crop
 from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer, number, one_of, optional
 from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.nets.contract import Network
-from dip_lightning.priors.inputs import make_input
+from dip_lightning.priors.inputs import INPUT_TYPES, make_input
 
 
 class DeepPrior(nn.Module):
@@ -25,6 +26,13 @@ class DeepPrior(nn.Module):
     The network draws a canvas of a size it can take (data/canvas.py: up to a multiple of its `total_stride`
     and at least its `min_input_size`, which every network declares), and x is the image's part of it."""
 
+    limits = {
+        "input_type": one_of(*INPUT_TYPES),
+        "input_depth": integer(1),
+        "reg_noise_std": number(0),
+        "activation_checkpointing": optional(one_of("all") | integer(0)),
+    }
+
     def __init__(
         self,
         net: Callable[..., nn.Module],
@@ -36,9 +44,14 @@ class DeepPrior(nn.Module):
         activation_checkpointing: str | int | None,
         memory_format: torch.memory_format = torch.contiguous_format,
     ):
+        check_limits(
+            self,
+            input_type=input_type,
+            input_depth=input_depth,
+            reg_noise_std=reg_noise_std,
+            activation_checkpointing=activation_checkpointing,
+        )
         super().__init__()
-        if not reg_noise_std >= 0:
-            raise InputError(f"reg_noise_std must be >= 0, got {reg_noise_std}")
         self.input_type, self.reg_noise_std = input_type, reg_noise_std
         self.input_image = None
         if input_type == "image":

@@ -1,11 +1,32 @@
-"""What one setting may hold, as a test and the words an error message says it in: `integer(1)` is
-"an integer >= 1", `optional(number(0, below=1))` is "null or a finite number in [0, 1)". The schema
-(config/schema.py) is a table of these."""
+"""The allowed values of a setting, declared once, by the class that takes it.
+
+`Allowed` is what one setting may hold, as a test and the words an error message says it in:
+`integer(1)` is "an integer >= 1", `optional(number(0, below=1))` is "null or a finite number in [0, 1)".
+
+A class that the config builds declares the allowed values of its constructor's arguments in a class
+attribute, and its constructor checks what it is given with that same declaration:
+
+    class BernoulliMask:
+        limits = {"missing_fraction": number(0, below=1)}
+
+        def __init__(self, missing_fraction: float):
+            check_limits(self, missing_fraction=missing_fraction)
+
+config/schema.py reads `limits` from the class a `_target_` names (`declared_limits`), so the composed
+config is checked before anything is built, in the same words, and a renamed class or a subclass (which
+inherits `limits`, or extends them: `limits = {**Base.limits, "depth": integer(1)}`) keeps its checks.
+To move a class onto this: give it `limits`, call `check_limits` at the top of its constructor in
+place of its own range checks, and take its entry out of schema.py's BY_TARGET.
+
+This module is the bottom layer (beside errors.py): every layer may declare limits."""
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from dip_lightning.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -92,7 +113,8 @@ def optional(item: Allowed) -> Allowed:
 
 BOOLEAN = Allowed(lambda value: isinstance(value, bool), "true or false")
 TEXT = Allowed(lambda value: isinstance(value, str), "a string")
-PATH = Allowed(lambda value: isinstance(value, str) and value != "", "a PATH")
+# a config holds a path as a string; Python callers may give a pathlib.Path
+PATH = Allowed(lambda value: isinstance(value, os.PathLike) or isinstance(value, str) and value != "", "a PATH")
 
 
 def _typed(value) -> str:
@@ -111,3 +133,34 @@ def shown(value) -> str:
     if isinstance(value, Sequence):
         return "[" + ", ".join(shown(entry) for entry in value) + "]"
     return _typed(value)
+
+
+Limits = Mapping[str, Allowed]
+
+
+def declared_limits(owner) -> Limits:
+    """The `limits` that `owner` (a class, an instance, a function) declares, or {} where it declares none
+    (a third-party class; an unrelated attribute of that name)."""
+    limits = getattr(owner, "limits", None)
+    if isinstance(limits, Mapping) and all(isinstance(allowed, Allowed) for allowed in limits.values()):
+        return limits
+    return {}
+
+
+def check_limits(owner, prefix: str = "", /, **arguments) -> None:
+    """Raise InputError, one line naming each refused argument (`; ` between), where `owner`'s declared
+    limits (a class or an instance: its `limits`; or the limits themselves, a mapping) refuse any of
+    `arguments`. `prefix` goes before each name ("stopping.", "JPEG "). A constructor passes `self`, so
+    that a subclass's limits are the ones its constructor checks, as the schema does."""
+    limits = owner if isinstance(owner, Mapping) else declared_limits(owner)
+    undeclared = sorted(set(arguments) - set(limits))
+    if undeclared:
+        owner_name = getattr(owner, "__qualname__", type(owner).__qualname__)  # (a mapping: its type's)
+        raise TypeError(f"{owner_name} declares no limits for {', '.join(undeclared)}")
+    problems = [
+        f"{prefix}{name} must be {limits[name].words}, got {shown(value)}"
+        for name, value in arguments.items()
+        if not limits[name].accepts(value)
+    ]
+    if problems:
+        raise InputError("; ".join(problems))
