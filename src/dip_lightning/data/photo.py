@@ -239,8 +239,8 @@ def _deep_reader(image: Image.Image):
 
 
 def _read_png16(path: Path) -> np.ndarray:
-    """A 16-bit gray + alpha, RGB or RGBA PNG as uint16 (H, W, planes); pypng decodes in pure Python, about
-    2 s a megapixel, which only these files pay."""
+    """A 16-bit gray + alpha, RGB or RGBA PNG as uint16 (H, W, planes); pypng decodes in pure Python, slowly,
+    which only these files pay."""
     with open(path, "rb") as handle:  # pypng leaves a file it opened itself open
         width, height, rows, info = png.Reader(file=handle).read()
         pixels = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])

@@ -13,13 +13,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dip_lightning.hardware.fake_step import fitting_step, measure_step
 
-# The rate a step of the default skip network reaches, as a fraction of the machine's matmul rate
-# (experiments/benchmarks/suite.md, AMD EPYC with AVX-512: fp32 0.6 to 1.0, bf16 0.24 to 0.34 from
-# 512 to 128 px); the lower ends, so that an estimate errs long, the side to err on before a long run.
+# The rate a step of the default skip network reaches, as a fraction of the machine's matmul rate (in
+# brackets in the FLOPs table of experiments/benchmarks/suite.md, a range over image sizes): near the
+# lower ends, so that an estimate errs long, the side to err on before a long run.
 EFFICIENCY = {("cpu", torch.float32): 0.6, ("cpu", torch.bfloat16): 0.24}
 OTHER_EFFICIENCY = 0.3
-# On a GPU a step is bound by launching its several hundred small kernels rather than by its FLOPs:
-# 23 to 26 ms a step at 512 x 512 on an H200 with the GPU busy a quarter of the time (gpu.md).
+# On a GPU a step is bound by launching its several hundred small kernels rather than by its FLOPs, the
+# GPU idle most of the time: the floor is a little under the median step at 512 x 512 on an H200
+# (experiments/benchmarks/gpu.md).
 GPU_STEP_FLOOR = 0.02  # seconds
 
 

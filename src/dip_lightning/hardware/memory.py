@@ -25,8 +25,9 @@ from torch.utils._pytree import tree_leaves
 from dip_lightning.hardware.fake_step import fitting_step, measure_step
 
 MB, GB = 10**6, 10**9
-# Measured on CPU: a process's resident memory grows 100 to 250 MB beyond its tensors during its first
-# steps (the convolution kernels' code and oneDNN's scratch space); GPUs have cuDNN workspaces instead.
+# On a CPU a process's resident memory grows beyond its tensors during its first steps (the convolution
+# kernels' code and oneDNN's scratch space); GPUs have cuDNN workspaces instead. What a fit grew against
+# the estimate: experiments/benchmarks/suite.md's memory table.
 RUNTIME_BYTES = 256 * 2**20
 PARAMETER_COPIES = 4  # the weights, Adam's two moments and the backtracking snapshot (gradients are measured)
 IMAGE_BUFFERS = 4  # fp32 images the module keeps beside a step: ground truth, output, its average, the source
@@ -265,9 +266,9 @@ def check_fits(memory: FitMemory, height: int, width: int, available: int | None
     options = [] if largest is None else [f"image.max_size={max(largest)}"]
     options.append("a smaller network (fewer channels in arch.num_channels_down / num_channels_up)")
     if memory.dtype == torch.float32:
-        options.append("trainer.precision=bf16-mixed (about 40 % less; fast only where bf16 is native)")
+        options.append("trainer.precision=bf16-mixed (less memory; fast only where bf16 is native)")
     if memory.checkpointed_levels == 0:
-        options.append("activation checkpointing, prior.activation_checkpointing=all (about 35 % less, 25-50 % slower)")
+        options.append("activation checkpointing, prior.activation_checkpointing=all (less memory, slower steps)")
     fits = "not even the smallest image fits" if largest is None else f"at most {largest[1]} x {largest[0]} fits"
     return (
         f"a {width} x {height} fit needs about {format_bytes(needed)} ({precision}) but {device} has "

@@ -1,7 +1,8 @@
 """`trainer.precision=auto`: bf16 autocast where the hardware runs bf16 natively, fp32 elsewhere.
 
 bf16 is not always a speed-up: on a CPU without AVX-512 BF16 or AMX, oneDNN emulates bf16 convolutions
-and a step of the default network ran about 70x slower than in fp32. The facts about the hardware are
+and a step of the default network runs many times slower than in fp32 (a case the benchmarks leave
+out: experiments/benchmarks/layout.md). The facts about the hardware are
 gathered apart from the decision, so that the decision is a pure function the tests can drive.
 """
 

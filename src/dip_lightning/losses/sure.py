@@ -63,10 +63,9 @@ class SureLoss(nn.Module):
     The DIP-SURE authors' code (github.com/gistvision/DIP-denosing, loss.py and config_parser.py) does
     both: its `dip_sure` mode takes the finite difference at 0.5 sigma (`--epsilon 0.5`, a comment there
     says 1.6e-4), and its `eSURE_*` modes, those of every run in its exp_denoising.sh, the exact product.
-    A large step smooths f, a bias for a curved f, but survives low precision. On the default skip
-    network fed a 128 x 128 image (H200): 0.5 sigma read the divergence 1 % low; steps of 1e-4 to 1e-2
-    matched the exact value in float32, while under bf16 autocast 1e-4 gave 10 times the probe's own
-    noise and 1e-2 none. The exact product has no knob, at the cost of a double backward.
+    A large step smooths f, a bias for a curved f, but survives low precision; a small one matches the
+    exact value in float32 but drowns in bf16's rounding under autocast (seen once on a GPU, in no
+    benchmark file yet). The exact product has no knob, at the cost of a double backward.
     """
 
     limits = {"sigma": number(above=0), "eps_per_sigma": optional(number(above=0))}  # null: the exact product

@@ -1,11 +1,11 @@
 """Activation checkpointing for the skip network: keep less for the backward pass, recompute the rest.
 
 Each convolution block (convolution, BatchNorm, activation) of a checkpointed level keeps only its input
-and recomputes its inner activations in the backward pass. For the default network that cuts the saved
-activations by about 60 % and the peak memory of a step by about 38 %, for 24-47 % more time per step
-on a CPU (one more forward pass; experiments/benchmarks/suite.md). Blocks rather than whole levels,
-because a level contains the deeper levels: checkpointing it would recompute those again and again,
-and its recomputation alone would need as much memory as not checkpointing it.
+and recomputes its inner activations in the backward pass: less memory for a step, for more time (one
+more forward pass); experiments/benchmarks/suite.md measures both (its `checkpointing` variant and its
+memory table). Blocks rather than whole levels, because a level contains the deeper levels:
+checkpointing it would recompute those again and again, and its recomputation alone would need as much
+memory as not checkpointing it.
 
 Recomputing BatchNorm in training mode gives the same output (it normalises with the batch statistics);
 it updates the running statistics a second time, which DIP never reads: its BatchNorm stays in

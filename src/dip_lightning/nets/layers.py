@@ -102,9 +102,10 @@ class Concat(nn.Module):
 
     In channels_last, each input's gradient is a channel slice of the output's gradient: its strides are
     of no memory format, and the layer that receives it takes PyTorch's generic strided path. For the
-    bilinear upsampling before the concatenation that path made its backward 8x slower at 256 px (29 ms
-    instead of 4; experiments/benchmarks/layout.md), so each channels_last input gets its gradient as a
-    channels_last copy (bit-identical values); `copy_gradients=False` leaves them sliced (for benchmarks)."""
+    bilinear upsampling before the concatenation that path made its backward several times slower
+    (experiments/benchmarks/layout.md, "The concatenation's gradients"), so each channels_last input gets
+    its gradient as a channels_last copy (bit-identical values); `copy_gradients=False` leaves them sliced
+    (for benchmarks)."""
 
     def __init__(self, copy_gradients: bool = True):
         super().__init__()
