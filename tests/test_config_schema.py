@@ -199,6 +199,26 @@ def test_what_each_shipped_target_declares_is_an_argument_of_it():
         assert set(limits_of(target)) <= set(parameters), target
 
 
+def test_the_choices_a_yaml_comment_lists_are_those_its_target_allows():
+    """`pad: reflection  # reflection | zero`: the comment is for the reader, the class's limits decide;
+    each choice the comment names must be one they allow (a capitalised word is a placeholder: N, PATH)."""
+    listed = re.compile(r"^(\w+): \S+\s+# ([\w.-]+(?: \([^)]*\))?(?: \| [\w.-]+(?: \([^)]*\))?)+)")
+    checked = 0
+    for path in sorted(config_dir().rglob("*.yaml")):
+        target = OmegaConf.load(path).get("_target_")
+        for line in path.read_text().splitlines():
+            match = listed.match(line)
+            if target is None or match is None:
+                continue
+            key, choices = match.groups()
+            allowed = limits_of(target)[key]
+            for choice in re.sub(r" \([^)]*\)", "", choices).split(" | "):
+                if not choice.isupper():
+                    assert allowed.accepts(OmegaConf.create(f"v: {choice}").v), (path.name, key, choice)
+                    checked += 1
+    assert checked >= 20
+
+
 @pytest.mark.parametrize("group", OPTIONAL_GROUPS)
 def test_each_optional_group_is_switched_off_by_none_or_null(composed, group):
     assert checked_arguments([f"{group}=null"]) == [f"{group}=none"]
