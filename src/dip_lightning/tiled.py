@@ -10,7 +10,6 @@ A tile that has finished is never fitted again: the same command in the same fol
 that fails ends the run: its record says which, and one line says how to go on."""
 
 import copy
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image, ImageDraw
 
-from dip_lightning.atomic import write_atomically
 from dip_lightning.build import describe
 from dip_lightning.data.images import save_png, to_pil
 from dip_lightning.data.photo import PLAIN, PhotoFormat
@@ -31,7 +29,7 @@ from dip_lightning.data.tiles import Tile, TileGrid
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.run.comparison import side_by_side
-from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.results import RunRecord, TileEntry
 from dip_lightning.run.tiles import RESTORATION_FILE, finished_tile, save_pictures, write_tile
 from dip_lightning.run.tracking import log_tiled_photo
 
@@ -40,7 +38,7 @@ log = logging.getLogger(__name__)
 TILES_DIR = "tiles"
 SCORES = {"restored": "psnr", "restored_avg": "psnr_avg"}  # each stitched picture and its score's name
 PICTURES = tuple(SCORES)
-Fit = Callable[[DictConfig, dict, list[pl.Callback]], dict]  # train.fit_one: (cfg, given pictures, callbacks)
+Fit = Callable[[DictConfig, dict, list[pl.Callback]], RunRecord]  # train.fit_one: (cfg, given pictures, callbacks)
 
 
 class KeepRestoration(pl.Callback):
@@ -91,7 +89,7 @@ def cut_pictures(pictures: dict, tile: Tile, scale: int) -> dict:
     return cut
 
 
-def fit_tiles(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: Fit, callbacks=()) -> dict:
+def fit_tiles(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: Fit, callbacks=()) -> RunRecord:
     """Restore the photo of `pictures` (build.read_pictures) tile by tile with `fit`; stitch; record."""
     started, entries, pieces = time.perf_counter(), [], {name: [] for name in PICTURES}
     mask = _full_mask(cfg, pictures)
@@ -107,19 +105,20 @@ def fit_tiles(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: 
             try:
                 record = _fit_tile(cfg, grid, scale, pictures, mask, index, tile_folder(cfg, index), fit, callbacks)
             except (InputError, FileNotFoundError, FloatingPointError) as error:  # the tile's run has recorded it
-                record = {"status": f"failed: {type(error).__name__}: {error}"}
+                record = RunRecord(status=f"failed: {type(error).__name__}: {error}")
             fitted_seconds.append(time.perf_counter() - tic)
             done = finished_tile(tile_folder(cfg, index))
             if done is None:
-                record = _record(cfg, grid, entries + [_entry(index, tile, record)], pictures, None, started, scale)
+                entry = TileEntry.of(index, tile.as_dict(), record)
+                _record(cfg, grid, [*entries, entry], pictures, None, started, scale)
                 raise InputError(
-                    f"tile {index + 1} of {len(grid)} did not finish ({record['tiles'][-1]['status']}); the finished "
+                    f"tile {index + 1} of {len(grid)} did not finish ({entry.status}); the finished "
                     f"tiles are kept: go on with python -m dip_lightning.resume {cfg.output_dir}"
                 )
         else:
             log.info(f"tile {index + 1} of {len(grid)} ({where}) had finished: kept")
         record, restored = done
-        entries.append(_entry(index, tile, record))
+        entries.append(TileEntry.of(index, tile.as_dict(), record))
         for name in PICTURES:
             if name in restored:
                 pieces[name].append(restored[name])
@@ -127,7 +126,7 @@ def fit_tiles(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: 
     return _record(cfg, grid, entries, pictures, stitched, started, scale)
 
 
-def fit_tile_job(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: Fit, callbacks=()) -> dict:
+def fit_tile_job(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: Fit, callbacks=()) -> RunRecord:
     """Tile `cfg.tile_index` alone, a job of a sweep over the photo's tiles (`-m observed=PATH tile=N`),
     fitted into the job's folder and left there with its box for the sweep's stitching
     (reporting/stitched.py); a tile that had finished there is kept, not fitted again."""
@@ -169,47 +168,46 @@ def _full_mask(cfg: DictConfig, pictures: dict) -> torch.Tensor | None:
     return instantiate(cfg.mask)(*observed.shape[-2:], torch.Generator().manual_seed(cfg.seed))
 
 
-def _entry(index: int, tile: Tile, record: dict) -> dict:
-    keys = ("status", "steps", "stop_step", "stop_step_avg", "seconds", "psnr_observed", "psnr", "psnr_avg")
-    return {"index": index, **tile.as_dict(), **{key: record.get(key) for key in keys if key in record}}
-
-
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _record(
-    cfg: DictConfig, grid: TileGrid, entries: list, pictures: dict, stitched: dict | None, started: float, scale: int
-) -> dict:
+    cfg: DictConfig,
+    grid: TileGrid,
+    entries: list[TileEntry],
+    pictures: dict,
+    stitched: dict | None,
+    started: float,
+    scale: int,
+) -> RunRecord:
     """Write the tiled run's record (and, once every tile has finished, its pictures); return the record."""
     folder = Path(cfg.output_dir)
     observed, photo = pictures["observed"]
     truth = pictures.get("ground_truth", (None,))[0]
-    failed = next((entry for entry in entries if entry.get("status") != "finished"), None)
+    failed = next((entry for entry in entries if entry.status != "finished"), None)
     shown = drawn = None
-    status = "finished" if failed is None else f"failed: tile {failed['index']}: {failed.get('status')}"
-    record = {
+    scores = {}  # of the stitched pictures, with a ground truth
+    if stitched and truth is not None:
+        scores = {SCORES[name]: round(psnr(image[None], truth[None]), 4) for name, image in stitched.items()}
+        if scale == 1:
+            scores["psnr_input"] = round(psnr(observed[None], truth[None]), 4)
+    record = RunRecord(
         **describe(cfg),
-        "status": status,
-        "seconds": round(sum(entry.get("seconds") or 0 for entry in entries), 3),
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "size": [observed.shape[-2] * scale, observed.shape[-1] * scale],
-        "tile": grid.tile,
-        "tile_overlap": grid.overlap,
-        "tiles": entries,
-    }
+        status="finished" if failed is None else f"failed: tile {failed.index}: {failed.status}",
+        seconds=round(sum(entry.seconds or 0 for entry in entries), 3),
+        wall_seconds=round(time.perf_counter() - started, 3),
+        size=[observed.shape[-2] * scale, observed.shape[-1] * scale],
+        tile=grid.tile,
+        tile_overlap=grid.overlap,
+        tiles=entries,
+        **scores,
+    )
     if stitched:
-        truth_scores = {}
-        if truth is not None:
-            truth_scores = {SCORES[name]: round(psnr(image[None], truth[None]), 4) for name, image in stitched.items()}
-            if scale == 1:
-                truth_scores["psnr_input"] = round(psnr(observed[None], truth[None]), 4)
-        record.update(truth_scores)
         shown = stitched.get("restored_avg", stitched["restored"])
         drawn = grid_picture(shown, grid, scale)
-        record["files"] = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, drawn)
-    text = json.dumps(record, indent=2) + "\n"
-    write_atomically(folder / RESULTS_FILE, lambda handle: handle.write(text.encode()))
+        record.files = _write_pictures(folder, grid, stitched, observed, truth, photo or PLAIN, record, drawn)
+    record.write(folder)
     if drawn is not None:  # after the record: a logger must never cost the photo its result
         try:
             log_tiled_photo(
@@ -227,7 +225,7 @@ def _write_pictures(
     observed: torch.Tensor,
     truth: torch.Tensor | None,
     photo: PhotoFormat,
-    record: dict,
+    record: RunRecord,
     drawn: Image.Image,
 ) -> list[str]:
     for name, image in stitched.items():
@@ -237,7 +235,7 @@ def _write_pictures(
     if truth is not None:
         save_png(truth, folder / "ground_truth.png")
         panels.append(("ground truth", truth))
-    title = f"{record['task']}, {len(grid)} tiles of {grid.tile} px: {record['status']}"
+    title = f"{record.task}, {len(grid)} tiles of {grid.tile} px: {record.status}"
     save_png(side_by_side(panels, title), folder / "comparison.png")
     save_png(drawn, folder / "tiles.png")
     pictures = {**stitched, "observation": observed, **({"ground_truth": truth} if truth is not None else {})}

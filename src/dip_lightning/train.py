@@ -3,7 +3,6 @@ trainer, fit, record. Bad input is answered in one line (exit 2); a job of a swe
 recorded as failed and the sweep goes on."""
 
 import functools
-import json
 import logging
 import sys
 import warnings
@@ -18,7 +17,6 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dip_lightning.atomic import write_atomically
 from dip_lightning.build import build_module, build_stopping, describe, plan_tiles, read_pictures, restarts_batched
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
@@ -35,6 +33,7 @@ from dip_lightning.reporting.plots import learning_curve
 from dip_lightning.run.folder import RESULTS_FILE
 from dip_lightning.run.placement import placement
 from dip_lightning.run.requeue import Requeue, resume_own_checkpoint
+from dip_lightning.run.results import RunRecord
 from dip_lightning.run.tracking import log_result, log_setup, quiet_wandb
 from dip_lightning.tiled import fit_tile_job, fit_tiles
 
@@ -55,9 +54,9 @@ EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
 
 
 def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[pl.Callback] = ()) -> dict:
-    """Restore one image, whole or in tiles (tiled.py); return its record (what results.json holds). The
-    Python API (api.py) gives `images` already in memory (see build.read_images) and callbacks of its own,
-    after the run's."""
+    """Restore one image, whole or in tiles (tiled.py); return its record as results.json holds it (the
+    JSON object of run/results.py's RunRecord). The Python API (api.py) gives `images` already in memory
+    (see build.read_images) and callbacks of its own, after the run's."""
     check_accelerator(cfg.trainer.accelerator)  # a device that is not here: one line, before anything is chosen for it
     if where := placement():
         log.info(f"running as {where}")
@@ -69,14 +68,14 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     if tiles is None and cfg.tile_index is not None:
         raise InputError(f"tile_index={cfg.tile_index} fits one tile of a photo in tiles: give tile=N too")
     if tiles is None:
-        return fit_one(cfg, pictures, list(extra_callbacks), precision)
+        return fit_one(cfg, pictures, list(extra_callbacks), precision).to_json()
     fit = functools.partial(fit_one, precision=precision)
     if cfg.tile_index is not None:  # a job of a sweep over the photo's tiles
-        return fit_tile_job(cfg, *tiles, pictures, fit, list(extra_callbacks))
-    return fit_tiles(cfg, *tiles, pictures, fit, list(extra_callbacks))
+        return fit_tile_job(cfg, *tiles, pictures, fit, list(extra_callbacks)).to_json()
+    return fit_tiles(cfg, *tiles, pictures, fit, list(extra_callbacks)).to_json()
 
 
-def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback], precision: str | int) -> dict:
+def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback], precision: str | int) -> RunRecord:
     """Fit one image (`pictures`: build.read_pictures's); return its record."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
@@ -85,8 +84,8 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     flat = str(cfg.optimizer.get("_target_", "")).endswith("LBFGS")
     layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat)
     module = build_module(cfg, compute_dtype(precision), pictures, torch_format(layout))
-    record = {**describe(cfg, module), "memory_format": layout}
-    writer = ResultWriter(cfg.output_dir, record, every_n_steps=cfg.save_every)
+    description = {**describe(cfg, module), "memory_format": layout}
+    writer = ResultWriter(cfg.output_dir, description, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
     if "wandb" in (cfg.get("logger") or {}):
         quiet_wandb()
@@ -100,8 +99,8 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     settings = {key: value for key, value in cfg.trainer.items() if key != "memory_format"}  # not the Trainer's
     trainer = instantiate(settings, precision=precision, callbacks=callbacks, logger=loggers or False)
     log_setup(trainer.loggers, cfg, module, trainer)
-    fitted = record["arch"] or f"{record['prior']} prior"
-    log.info(f"{record['task']} with {fitted} ({module.num_params:,} parameters) on {record['image']}")
+    fitted = description["arch"] or f"{description['prior']} prior"
+    log.info(f"{description['task']} with {fitted} ({module.num_params:,} parameters) on {description['image']}")
     try:
         trainer.fit(module, ckpt_path=cfg.resume, weights_only=True)
     except SystemExit:  # Lightning ends Ctrl-C with exit 1 and SIGTERM with exit 0: say which, after saving
@@ -126,9 +125,8 @@ def record_failure(cfg: DictConfig, error: BaseException) -> None:
     path = Path(cfg.output_dir) / RESULTS_FILE
     if path.is_file():  # the fit had started: the results writer has saved what it had
         return
-    record = {**describe(cfg), "status": f"failed: {type(error).__name__}: {error}"}
     try:
-        write_atomically(path, lambda handle: handle.write((json.dumps(record, indent=2) + "\n").encode()))
+        RunRecord(**describe(cfg), status=f"failed: {type(error).__name__}: {error}").write(path.parent)
     except OSError:
         pass
 

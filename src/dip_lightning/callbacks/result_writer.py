@@ -15,6 +15,7 @@ import torch
 
 from dip_lightning.run.folder import RESULTS_FILE
 from dip_lightning.run.record import write_results
+from dip_lightning.run.results import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +27,21 @@ def rescue_folder(folder: Path) -> Path:
 
 class ResultWriter(pl.Callback):
     def __init__(self, dirpath: str | Path, record: dict, every_n_steps: int | None):
-        """record: fields that describe the run (task, arch, image, seed...), copied into results.json."""
+        """record: the RunRecord fields that describe the run (build.describe's task, arch, image, seed...)."""
         self.dirpath = Path(dirpath)
         self.record = dict(record)
         self.every_n_steps = every_n_steps
         self.started: float | None = None
         self.seconds_before = 0.0  # fitting time of the earlier sessions of a resumed run
         self.resumed_from: list[int] = []  # the steps this run was resumed from
-        self.results: dict | None = None
+        self.results: RunRecord | None = None  # the record last written
 
     def seconds(self) -> float:
         return self.seconds_before + (time.perf_counter() - self.started if self.started is not None else 0.0)
 
-    def write(self, trainer: pl.Trainer, module: pl.LightningModule, status: str) -> dict:
-        record = {
+    def write(self, trainer: pl.Trainer, module: pl.LightningModule, status: str) -> RunRecord:
+        """Write the fit's record (run/record.py) with this session's facts: status, time, where it runs."""
+        known = {
             **self.record,
             "status": status,
             "seconds": round(self.seconds(), 3),
@@ -51,14 +53,14 @@ class ResultWriter(pl.Callback):
             "host": socket.gethostname(),
         }
         if self.resumed_from:
-            record["resumed_from"] = self.resumed_from
+            known["resumed_from"] = self.resumed_from
         try:
-            self.results = write_results(module, self.dirpath, record)
+            self.results = write_results(module, self.dirpath, known)
         except OSError as error:
             rescue = rescue_folder(self.dirpath)
             log.error(f"cannot write the results to {self.dirpath} ({error}): they go to {rescue} instead")
             self.dirpath = rescue
-            self.results = write_results(module, rescue, record)
+            self.results = write_results(module, rescue, known)
         return self.results
 
     def state_dict(self) -> dict:
@@ -90,6 +92,6 @@ class ResultWriter(pl.Callback):
         log.warning("run %s at step %d; what it had is saved in %s", status, trainer.global_step, self.dirpath)
 
 
-def _summary(results: dict) -> str:
+def _summary(results: RunRecord) -> str:
     keys = ("psnr_input", "psnr", "psnr_avg", "psnr_observed", "steps", "seconds")
-    return ", ".join(f"{key}={results[key]}" for key in keys if results.get(key) is not None)
+    return ", ".join(f"{key}={getattr(results, key)}" for key in keys if getattr(results, key) is not None)

@@ -1,18 +1,16 @@
-"""The record of a run: restored images, the side-by-side picture and `results.json`, the one file
-that every later tool (tables, sweeps, plots) reads."""
+"""The record of a fit: restored images, the side-by-side picture and `results.json` (run/results.py's
+RunRecord), the one file that every later tool (tables, sweeps, plots) reads."""
 
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from dip_lightning.atomic import write_atomically
 from dip_lightning.data.images import save_png
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.module import DeepImagePrior
 from dip_lightning.run.comparison import comparison_picture
-from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.results import RunRecord
 
 SCORES = ("psnr", "psnr_avg", "ssim", "ssim_avg")
 RESTORATIONS = ("restored", "restored_avg")  # written in the picture's own format; the other pictures 8-bit
@@ -53,23 +51,30 @@ def restart_scores(module: DeepImagePrior) -> dict[str, list[float | None]]:
     }
 
 
-def write_results(module: DeepImagePrior, directory: Path, record: dict) -> dict:
-    """Save the images and `results.json` (atomically); return the full record."""
-    directory = Path(directory)
-    metrics = evaluate(module)
-    images = {**module.fixed_images(), **module.restoration()}
+def fit_record(module: DeepImagePrior, known: dict) -> RunRecord:
+    """The record of a fit, built from its parts: `known`, what the run is (build.describe) and its session
+    (the results writer's: status, time, where it ran), then the module's facts and the scores."""
     best = {name: value if name.endswith("_step") else _number(value) for name, value in module.best_scores().items()}
-    record = {**record, **module.record(), **metrics, **best, **restart_scores(module)}
-    score = "psnr_avg" if record["psnr_avg"] is not None else "psnr"
-    if record[score] is not None and record.get(f"best_{score}") is not None:
-        record["gap_to_best"] = round(record[f"best_{score}"] - record[score], 4)  # what stopping here lost
+    record = RunRecord(**{**known, **module.record(), **evaluate(module), **best, **restart_scores(module)})
+    score, best_score = (
+        (record.psnr_avg, record.best_psnr_avg) if record.psnr_avg is not None else (record.psnr, record.best_psnr)
+    )
+    if score is not None and best_score is not None:
+        record.gap_to_best = round(best_score - score, 4)  # what stopping here lost
+    return record
+
+
+def write_results(module: DeepImagePrior, directory: Path, known: dict) -> RunRecord:
+    """Save the images and `results.json` (atomically) of the fit (`known`: see fit_record); return its record."""
+    directory = Path(directory)
+    record = fit_record(module, known)
+    images = {**module.fixed_images(), **module.restoration()}
     for name, image in images.items():
         if name in RESTORATIONS and module.photo_format is not None:  # back in the picture's mode and depth
             module.photo_format.save(image[0], directory / f"{name}.png")
         else:
             save_png(image[0], directory / f"{name}.png")
-    save_png(comparison_picture(module, record), directory / "comparison.png")
-    record["files"] = sorted([f"{name}.png" for name in images] + ["comparison.png"])
-    text = json.dumps(record, indent=2) + "\n"
-    write_atomically(directory / RESULTS_FILE, lambda handle: handle.write(text.encode()))
+    save_png(comparison_picture(module, record.to_json()), directory / "comparison.png")
+    record.files = sorted([f"{name}.png" for name in images] + ["comparison.png"])
+    record.write(directory)
     return record

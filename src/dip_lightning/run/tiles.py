@@ -9,6 +9,7 @@ import torch
 from dip_lightning.atomic import write_atomically
 from dip_lightning.data.tiles import Tile, TileGrid
 from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.results import RunRecord
 
 RESTORATION_FILE = "restoration.pt"  # a tile's (and a stitched photo's) pictures at full precision
 TILE_FILE = "tile.json"
@@ -18,15 +19,14 @@ def save_pictures(pictures: dict[str, torch.Tensor], path: Path) -> None:
     write_atomically(path, lambda handle: torch.save(pictures, handle))
 
 
-def finished_tile(folder: Path) -> tuple[dict, dict] | None:
+def finished_tile(folder: Path) -> tuple[RunRecord, dict] | None:
     """A tile's record and pictures when its fit has finished, else None."""
-    record_path, pictures_path = folder / RESULTS_FILE, folder / RESTORATION_FILE
-    if not (record_path.is_file() and pictures_path.is_file()):
+    if not ((folder / RESULTS_FILE).is_file() and (folder / RESTORATION_FILE).is_file()):
         return None
-    record = json.loads(record_path.read_text())
-    if record.get("status") != "finished":
+    record = RunRecord.read(folder)
+    if record.status != "finished":
         return None
-    return record, torch.load(pictures_path, weights_only=True)
+    return record, torch.load(folder / RESTORATION_FILE, weights_only=True)
 
 
 def write_tile(folder: Path, grid: TileGrid, index: int, scale: int, photo: str, varies: list[str]) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
+from dip_lightning.run.results import RunRecord
+
 log = logging.getLogger(__name__)
 HIDDEN = ("_partial_", "_convert_", "_recursive_")  # Hydra's instructions, not settings
 
@@ -68,10 +70,11 @@ def log_setup(loggers: list, cfg: DictConfig, module, trainer) -> None:
                 logger.experiment.define_metric(name, summary="max,last")
 
 
-def log_result(loggers: list, results: dict | None) -> None:
+def log_result(loggers: list, record: RunRecord | None) -> None:
     """The run's summary is its result: every results.json field (W&B summary; TensorBoard text)."""
-    if not results:
+    if record is None:
         return
+    results = record.to_json()
     flat = flatten(results)
     for logger in loggers:
         if isinstance(logger, WandbLogger):
@@ -93,7 +96,7 @@ TILE_COLUMNS = ("index", "top", "left", "height", "width", "status", "steps", "s
 TILE_SCORES = ("psnr_observed", "psnr_avg")  # psnr_avg: with a ground truth
 
 
-def log_tiled_photo(cfg: DictConfig, record: dict, pictures: dict) -> None:
+def log_tiled_photo(cfg: DictConfig, record: RunRecord, pictures: dict) -> None:
     """The W&B run of a photo restored in tiles (when logger=wandb), in its tiles' group: its settings,
     the stitched pictures (`pictures`: name -> PIL image, the tile grid among them), one row per tile, and
     its results.json as its summary."""
@@ -109,7 +112,7 @@ def log_tiled_photo(cfg: DictConfig, record: dict, pictures: dict) -> None:
         for name, picture in pictures.items():
             logger.log_image(key=f"images/{name}", images=[picture])
         columns = [*TILE_COLUMNS, *TILE_SCORES]
-        rows = [[entry.get(column) for column in columns] for entry in record["tiles"]]
+        rows = [[getattr(entry, column) for column in columns] for entry in record.tiles]
         logger.log_table(key="tile_table", columns=columns, data=rows)
         log_result([logger], record)
     finally:
