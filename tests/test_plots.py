@@ -8,6 +8,7 @@ from matplotlib._pylab_helpers import Gcf
 from PIL import Image
 
 from dip_lightning.reporting.plots import learning_curve, learning_curve_figure, read_metrics
+from dip_lightning.run.results import RunRecord
 
 METRIC_COLUMNS = ("epoch", "loss", "loss_data", "psnr", "psnr_avg", "psnr_observed", "step")
 
@@ -70,7 +71,7 @@ def test_curve_marks_the_best_steps_and_the_early_stop(tmp_path):
     record = {"best_psnr": 23.0, "best_psnr_step": 30, "best_psnr_avg": 22.0, "best_psnr_avg_step": 30}
     record.update(stop_step=25, stop_step_avg=28, stop_reason="ES-WMV: the output's variance was lowest at step 25")
     write_metrics(tmp_path, fit_rows(30))
-    figure = learning_curve_figure(read_metrics(tmp_path), record, "denoise, skip: finished")
+    figure = learning_curve_figure(read_metrics(tmp_path), RunRecord.from_json(record), "denoise, skip: finished")
     psnr_axes, loss_axes = figure.axes
     lines = {line.get_label(): line for line in psnr_axes.get_lines()}
     assert list(lines["psnr (restored)"].get_xdata()) == [10, 20, 30]
@@ -92,7 +93,7 @@ def test_curve_without_ground_truth_shows_the_fit_and_the_loss(tmp_path):
     write_metrics(tmp_path, fit_rows(20, with_truth=False))
     record = {"task": "denoise", "status": "running", "psnr": None, "best_psnr": None, "best_psnr_step": None}
     (tmp_path / "results.json").write_text(json.dumps(record))
-    figure = learning_curve_figure(read_metrics(tmp_path), record, "title")
+    figure = learning_curve_figure(read_metrics(tmp_path), RunRecord.from_json(record), "title")
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["psnr_observed (fit to the observation)"]
     with Image.open(learning_curve(tmp_path)) as picture:
         assert picture.size == (800, 600)

@@ -33,6 +33,7 @@ from dip_lightning.reporting.paper_numbers import PaperTable, paper_table
 from dip_lightning.reporting.plots import new_figure, read_metrics, save_figure
 from dip_lightning.reporting.sr_eval import sr_psnr
 from dip_lightning.reporting.summary import Job, summarize
+from dip_lightning.run.results import RunRecord
 
 log = logging.getLogger(__name__)
 TABLE_FILES = ("paper_table.md", "paper_table.csv")
@@ -79,17 +80,17 @@ def ours(job: Job, task: str) -> dict[str, float | None]:
     if task == "sr":
         truth = read_image(job.folder / "ground_truth.png")[None]
         scores = {f"DIP ({name}, Y)": sr_psnr(read_image(path)[None], truth) for name, path in _restorations(job)}
-        return {**scores, "DIP (RGB)": record.get("psnr"), "DIP averaged (RGB)": record.get("psnr_avg")}
-    if record.get("restarts", 1) > 1:  # the paper's three numbers: one run, averaged, over runs
+        return {**scores, "DIP (RGB)": record.psnr, "DIP averaged (RGB)": record.psnr_avg}
+    if (record.restarts or 1) > 1:  # the paper's three numbers: one run, averaged, over runs
         scores = {
-            "DIP one run": (record.get("psnr_restarts") or [None])[0],
-            "DIP averaged": (record.get("psnr_avg_restarts") or [None])[0],
-            f"DIP averaged over {record['restarts']} runs": record.get("psnr_avg"),
+            "DIP one run": (record.psnr_restarts or [None])[0],
+            "DIP averaged": (record.psnr_avg_restarts or [None])[0],
+            f"DIP averaged over {record.restarts} runs": record.psnr_avg,
         }
     else:
-        scores = {"DIP": record.get("psnr"), "DIP averaged": record.get("psnr_avg")}
-    if record.get("stopping") and record.get("best_psnr_avg") is not None:  # what the rule left, seen with the truth
-        scores[ORACLE] = record["best_psnr_avg"]
+        scores = {"DIP": record.psnr, "DIP averaged": record.psnr_avg}
+    if record.stopping and record.best_psnr_avg is not None:  # what the rule left, seen with the truth
+        scores[ORACLE] = record.best_psnr_avg
     return scores
 
 
@@ -152,9 +153,9 @@ def build_table(sweep_dir: Path) -> Table:
     if not done:
         raise InputError(f"{sweep_dir}: no finished job to tabulate")
     first = job_config(done[0])
-    task = done[0].record.get("task")
+    task = done[0].record.task
     tables = [paper_table(name) for name in (first.get("paper") or {}).get("tables", [])]
-    stems = [Path(str(job.record.get("image", job.name))).stem for job in jobs]
+    stems = [Path(job.record.image or job.name).stem for job in jobs]
     by_image = len(set(stems)) == len(stems)  # a sweep over images; else over settings, named by them
     columns, rows = ["image" if by_image else "run"], []
     for job, stem in zip(jobs, stems, strict=True):
@@ -183,7 +184,7 @@ def _averages(table: Table, tables: list[PaperTable], done: list[Job]) -> dict:
         values = [row.get(column) for row in table.rows if isinstance(row.get(column), float)]
         if len(values) == len(done) and values:
             averages[column] = statistics.fmean(values)
-    stems = {Path(str(job.record.get("image"))).stem for job in done}
+    stems = {Path(str(job.record.image)).stem for job in done}
     for paper in tables:
         for method in paper.methods:
             column = paper_column(paper, method)
@@ -200,21 +201,20 @@ def _runs(count: int) -> str:
 
 def _title(sweep_dir: Path, done: list[Job]) -> str:
     record = done[0].record
-    size = "x".join(str(n) for n in record.get("size", []))
-    steps = record.get("num_iter")
-    if any(job.record.get("stopping") for job in done):
+    size = "x".join(str(n) for n in record.size or [])
+    steps = record.num_iter
+    if any(job.record.stopping for job in done):
         steps = f"at most {steps}"
     return f"{sweep_dir.parent.name}: {_runs(len(done))} of {steps} steps at {size} px ({sweep_dir.name})"
 
 
 def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list[str]:
     record = done[0].record
-    fitted = sorted({str(job.record.get("arch") or job.record.get("prior")) for job in done})
+    fitted = sorted({str(job.record.arch or job.record.prior) for job in done})
     notes = [
-        f"- Machine: {cpu_name()}, {record.get('device')}, {record.get('precision')}, "
-        f"{record.get('threads')} threads; {date.today()}",
+        f"- Machine: {cpu_name()}, {record.device}, {record.precision}, {record.threads} threads; {date.today()}",
         f"- Setting: task {task}, {' / '.join(fitted)}, "
-        f"crop {config.image.get('center_crop') or 'none'}, seed {record.get('seed')}",
+        f"crop {config.image.get('center_crop') or 'none'}, seed {record.seed}",
         "- Scores: PSNR in dB with peak 1 over all channels and pixels (RGB)"
         + (
             "; SR also with the paper's protocol: Y channel of BT.601 in [16, 235], 4 px / 5 px border shave, "
@@ -225,22 +225,27 @@ def _notes(config, done: list[Job], task: str, tables: list[PaperTable]) -> list
     ]
     notes += _stopping_notes(done)
     notes += [f"- paper columns: {paper.name}, {paper.source}" for paper in tables]
-    if all(job.record.get("psnr") is None for job in done):
+    if all(job.record.psnr is None for job in done):
         notes.append("- No ground truth for these images, so no PSNR: the results are the pictures of each job")
     return notes
 
 
 def _stopping_notes(done: list[Job]) -> list[str]:
     """Which rule stopped the runs, and where: the steps run and the steps kept (results.json)."""
-    rules = sorted({str(job.record["stopping"]) for job in done if job.record.get("stopping")})
+    rules = sorted({str(job.record.stopping) for job in done if job.record.stopping})
     if not rules:
         return []
-    ran = [job.record.get("steps") for job in done if job.record.get("stopping")]
-    kept = [step for job in done for step in _as_list(job.record.get("stop_step_avg", job.record.get("stop_step")))]
+    ran = [job.record.steps for job in done if job.record.stopping]
+    kept = [step for job in done for step in _as_list(_kept_step(job.record))]
     return [
         f"- Stopping: {' / '.join(rules)}: the runs ended after {_span(ran)} steps and kept "
         f"the average of step {_span(kept)} (each run's and restart's own)"
     ]
+
+
+def _kept_step(record: RunRecord) -> int | list[int] | None:
+    """The step of the result a stopping rule kept: the average's, where the run keeps one."""
+    return record.stop_step_avg if record.stop_step_avg is not None else record.stop_step
 
 
 def _as_list(value) -> list:

@@ -2,12 +2,11 @@
 the live module, so that any run folder can be plotted afterwards, finished or not: how the restoration's
 PSNR rose, peaked and fell as the network began to fit the noise, and how the loss went down.
 
-The readers of a run folder (`read_metrics`, `read_results`) live here too and are the ones the sweep
-summary uses."""
+`read_metrics`, the reader of a run's learning curve (csv/metrics.csv), lives here too; its results.json is
+run/results.py's RunRecord."""
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.run.folder import CURVES_FILE, METRICS_FILE, RESULTS_FILE
+from dip_lightning.run.folder import CURVES_FILE, METRICS_FILE
+from dip_lightning.run.results import RunRecord
 
 FIGURE_SIZE = (8, 6)  # inches
 DPI = 100
@@ -58,14 +58,6 @@ def read_metrics(run_dir: str | Path) -> dict[str, dict[int, float]]:
     return {name: dict(sorted(values.items())) for name, values in series.items()}
 
 
-def read_results(run_dir: str | Path) -> dict:
-    """The run's results.json; raises OSError when it is missing, ValueError when it is not a JSON object."""
-    record = json.loads((Path(run_dir) / RESULTS_FILE).read_text())
-    if not isinstance(record, dict):
-        raise ValueError(f"{RESULTS_FILE} holds a JSON {type(record).__name__}, not an object")
-    return record
-
-
 def new_figure(rows: int = 1) -> tuple[Figure, list[Axes]]:
     """A figure of its own (no pyplot: nothing global to close or leak), `rows` panels sharing the x axis."""
     width, height = FIGURE_SIZE
@@ -92,16 +84,16 @@ def learning_curve(run_dir: str | Path) -> Path | None:
     if not metrics:
         return None
     try:
-        record = read_results(run_dir)
+        record = RunRecord.read(run_dir)
     except (OSError, ValueError):  # a run killed before its first save still has its curves
-        record = {}
+        record = RunRecord()
     return save_figure(learning_curve_figure(metrics, record, _title(record, run_dir)), run_dir / CURVES_FILE)
 
 
-def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, title: str) -> Figure:
+def learning_curve_figure(metrics: dict[str, dict[int, float]], record: RunRecord, title: str) -> Figure:
     """PSNR against step above, with the best steps and the early stop marked; the loss on a log scale
     below; with a stopping rule, what it watched at the bottom. `metrics` as read_metrics gives them,
-    `record` as results.json holds it."""
+    `record` the run's results.json."""
     watched = [name for name in RULE_CURVES if metrics.get(name)]
     figure, (psnr_axes, loss_axes, *rule_axes) = new_figure(rows=3 if watched else 2)
     figure.suptitle(title)
@@ -109,9 +101,9 @@ def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, ti
     _plot_loss(loss_axes, metrics)
     if rule_axes:
         _plot_rule(rule_axes[0], metrics, watched)
-    stop, stop_avg = as_number(record.get("stop_step")), as_number(record.get("stop_step_avg"))
+    stop, stop_avg = as_number(record.stop_step), as_number(record.stop_step_avg)
     if stop is not None:
-        reason = str(record.get("stop_reason") or "").split(":")[0]  # the rule's name, not its whole story
+        reason = str(record.stop_reason or "").split(":")[0]  # the rule's name, not its whole story
         label = f"result kept at step {stop:g}" + (f" ({reason})" if reason else "")
         for axes, line_label in ((psnr_axes, label), (loss_axes, None), *((axes, None) for axes in rule_axes)):
             axes.axvline(stop, color="tab:red", linestyle="--", linewidth=1, label=line_label)
@@ -126,21 +118,23 @@ def learning_curve_figure(metrics: dict[str, dict[int, float]], record: dict, ti
     return figure
 
 
-def _title(record: dict, run_dir: Path) -> str:
-    image = record.get("image")
-    what = [record.get("task"), record.get("arch"), Path(str(image)).name if image else None]
+def _title(record: RunRecord, run_dir: Path) -> str:
+    what = [record.task, record.arch, Path(str(record.image)).name if record.image else None]
     described = ", ".join(str(part) for part in what if part) or run_dir.name
-    return f"{described}: {record['status']}" if record.get("status") else described
+    return f"{described}: {record.status}" if record.status else described
 
 
-def _plot_psnr(axes: Axes, metrics: dict[str, dict[int, float]], record: dict) -> None:
+def _plot_psnr(axes: Axes, metrics: dict[str, dict[int, float]], record: RunRecord) -> None:
     colors = {}
     for name, meaning in PSNR_CURVES.items():
         if name in metrics:
             (line,) = axes.plot(list(metrics[name]), list(metrics[name].values()), label=f"{name} ({meaning})")
             colors[name] = line.get_color()
-    for name in ("psnr", "psnr_avg"):
-        value, step = as_number(record.get(f"best_{name}")), as_number(record.get(f"best_{name}_step"))
+    for name, value, step in (
+        ("psnr", record.best_psnr, record.best_psnr_step),
+        ("psnr_avg", record.best_psnr_avg, record.best_psnr_avg_step),
+    ):
+        value, step = as_number(value), as_number(step)
         if value is not None and step is not None:
             color = colors.get(name, "black")
             axes.axvline(step, color=color, linestyle=":", linewidth=1)

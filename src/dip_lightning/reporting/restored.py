@@ -33,14 +33,14 @@ def gather_restorations(sweep_dir: str | Path) -> tuple[list[Path], list[str]]:
     `<sweep_dir>/restored/<photo>.png`; return the files written and the photos without one (failed or
     unfinished jobs)."""
     jobs = [read_job(folder) for folder in find_jobs(Path(sweep_dir))]
-    jobs = [job for job in jobs if job.record.get("image")]
-    missing = [Path(str(job.record["image"])).name for job in jobs if not job.finished]
+    jobs = [job for job in jobs if job.record.image]
+    missing = [Path(job.record.image).name for job in jobs if not job.finished]
     written = []
     finished = [job for job in jobs if job.finished]
-    for job, name in zip(finished, output_names([str(job.record["image"]) for job in finished]), strict=True):
+    for job, name in zip(finished, output_names([job.record.image for job in finished]), strict=True):
         source = next((job.folder / file for file in RESTORATIONS if (job.folder / file).is_file()), None)
         if source is None:
-            missing.append(Path(str(job.record["image"])).name)
+            missing.append(Path(job.record.image).name)
             continue
         data = source.read_bytes()
         target = Path(sweep_dir) / RESTORED_DIR / name

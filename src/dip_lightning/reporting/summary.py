@@ -28,9 +28,10 @@ from PIL import Image
 from dip_lightning.atomic import write_atomically
 from dip_lightning.data.images import read_image, save_png
 from dip_lightning.errors import InputError
-from dip_lightning.reporting.plots import as_number, new_figure, read_metrics, read_results, save_figure
+from dip_lightning.reporting.plots import as_number, new_figure, read_metrics, save_figure
 from dip_lightning.run.comparison import side_by_side
 from dip_lightning.run.folder import RESULTS_FILE
+from dip_lightning.run.results import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,12 @@ LOG_PREFIX = re.compile(r"^(\[[^\]]*\])+\s*(-\s*)?")  # Hydra's "[time][logger][
 
 @dataclass
 class Job:
-    """One job folder as the summary sees it; `record` is its results.json ({} when it has none)."""
+    """One job folder as the summary sees it; `record` is its results.json (all None when it has none)."""
 
     name: str
     folder: Path
     status: str = ""
-    record: dict = field(default_factory=dict)
+    record: RunRecord = field(default_factory=RunRecord)
     overrides: dict[str, str | None] = field(default_factory=dict)  # key -> value (None: "~key")
     metric: str | None = None  # its config's optimized_metric
     label: str = ""  # the overrides that tell it from the other jobs
@@ -84,7 +85,7 @@ class Job:
     def score(self, metric: str) -> tuple[str, float] | None:
         """(name, value) of the metric the jobs are sorted by, or of psnr where that one is null."""
         for name in (metric, FALLBACK_METRIC):
-            if (value := as_number(self.record.get(name))) is not None:
+            if (value := as_number(getattr(self.record, name, None))) is not None:
                 return name, value
         return None
 
@@ -121,11 +122,11 @@ def read_job(folder: Path) -> Job:
         job.status = f"failed: {_logged_error(folder) or 'no ' + RESULTS_FILE}"
         return job
     try:
-        job.record = read_results(folder)
+        job.record = RunRecord.read(folder)
     except (OSError, ValueError) as error:
         job.status = f"failed: unreadable {RESULTS_FILE} ({type(error).__name__}: {error})"
         return job
-    job.status = str(job.record.get("status") or "unknown")
+    job.status = str(job.record.status or "unknown")
     return job
 
 
@@ -206,7 +207,7 @@ def summarize(sweep_dir: str | Path) -> Summary:
         job.label = label
     metric = sweep_metric(jobs)
     jobs.sort(key=lambda job: _rank(job, metric))
-    optional = [name for name in OPTIONAL_COLUMNS if any(job.record.get(name) is not None for job in jobs)]
+    optional = [name for name in OPTIONAL_COLUMNS if any(getattr(job.record, name) is not None for job in jobs)]
     columns = COLUMNS + tuple(optional)
     rows = [_row(job, columns) for job in jobs]
     markdown = _markdown(directory, jobs, rows, columns, metric)
@@ -222,7 +223,7 @@ def summarize(sweep_dir: str | Path) -> Summary:
 
 def _row(job: Job, columns: tuple[str, ...]) -> dict:
     own = {"job": job.name, "overrides": job.label, "status": job.status}
-    return {name: own[name] if name in own else job.record.get(name) for name in columns}
+    return {name: own[name] if name in own else getattr(job.record, name) for name in columns}
 
 
 def _write_text(path: Path, text: str) -> None:
