@@ -1,6 +1,6 @@
 """results.json as one type (run/results.py's RunRecord): what a real run writes is exactly the record's
 JSON, field for field and in order; a record goes to JSON and back unchanged; a broken file is refused in
-one clear error."""
+one clear error; the sweep's reader writes nothing."""
 
 import json
 from dataclasses import fields
@@ -8,9 +8,13 @@ from dataclasses import fields
 import numpy as np
 import pytest
 from conftest import TINY_NET, noisy_photo, write_png
+from test_summary import finished, make_job
 
 from dip_lightning import train
 from dip_lightning.errors import InputError
+from dip_lightning.reporting.paper_table import build_table
+from dip_lightning.reporting.summary import summarize
+from dip_lightning.reporting.sweep import read_sweep
 from dip_lightning.run.results import RunRecord, TileEntry
 
 DECLARED = {each.name for each in fields(RunRecord)}
@@ -106,3 +110,28 @@ def test_a_broken_results_json_is_refused_in_one_clear_error(tmp_path, text, err
 def test_a_missing_results_json_is_an_os_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="results.json"):
         RunRecord.read(tmp_path)
+
+
+def test_reading_a_sweep_writes_nothing_and_gives_the_summarys_rows(tmp_path):
+    sweep = tmp_path / "sweep"
+    make_job(sweep, "0", "0.01", {**finished(psnr=26.0, psnr_avg=27.0), "task": "jpeg"})
+    make_job(sweep, "1", "0.1", {**finished(psnr=25.0, psnr_avg=28.0, stop_step=20), "task": "jpeg"})
+    make_job(sweep, "2", "1.0", None)
+    for job in "012":  # the paper table's notes read the image's crop
+        with (sweep / job / ".hydra" / "config.yaml").open("a") as config:
+            config.write("image:\n  center_crop: null\n")
+    before = sorted(sweep.rglob("*"))
+    read = read_sweep(sweep)
+    table = build_table(sweep)  # the paper table reads the jobs so too (a task without baselines: no config needed)
+    assert sorted(sweep.rglob("*")) == before  # neither wrote a file
+    assert [row["job"] for row in read.rows] == ["1", "0", "2"] and read.rows[0]["stop_step"] == 20
+    assert [row["run"] for row in table.rows] == [
+        "optimizer.lr=0.01",
+        "optimizer.lr=0.1",
+        "optimizer.lr=1.0 (failed: no results.json)",
+    ]
+    summary = summarize(sweep)
+    assert summary.rows == read.rows and summary.columns == read.columns and summary.metric == read.metric
+    assert {path.name for path in summary.files} == {"summary.md", "summary.csv", "summary_grid.png"}
+    with pytest.raises(InputError, match="does not exist"):
+        read_sweep(tmp_path / "nowhere")

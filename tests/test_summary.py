@@ -17,13 +17,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 from test_plots import fit_rows, write_metrics
 
-from dip_lightning.reporting.summary import (
-    GAP,
-    SweepSummary,
-    overrides_that_differ,
-    summarize,
-    sweep_curves_figure,
-)
+from dip_lightning.reporting.summary import GAP, SweepSummary, summarize, sweep_curves_figure
+from dip_lightning.reporting.sweep import overrides_that_differ
 from dip_lightning.run.comparison import side_by_side
 from dip_lightning.summary import main
 

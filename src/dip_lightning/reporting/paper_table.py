@@ -2,11 +2,11 @@
 classical baselines on the same inputs, and their averages, written as paper_table.md and paper_table.csv
 into the sweep's folder.
 
-It builds on the sweep summary (summary.py reads the jobs: one aggregator). The baselines see exactly what
-DIP saw: each job's observation is made again from its saved config and seed. Super-resolution is scored
-twice, in RGB over the whole image (as the rest of this project) and with the paper's protocol (Y channel
-of ITU-R BT.601, a 4 px / 5 px border shave: sr_eval.py), on the saved 8-bit pictures as the paper's [R]
-numbers were.
+It builds on the sweep's reader (sweep.py reads the jobs, and writes nothing: one aggregator). The
+baselines see exactly what DIP saw: each job's observation is made again from its saved config and seed.
+Super-resolution is scored twice, in RGB over the whole image (as the rest of this project) and with the
+paper's protocol (Y channel of ITU-R BT.601, a 4 px / 5 px border shave: sr_eval.py), on the saved 8-bit
+pictures as the paper's [R] numbers were.
 
     python -m dip_lightning.paper_table multirun/paper_denoise/<date> [MORE ...] [--report experiments/RESULTS.md]
 """
@@ -32,7 +32,7 @@ from dip_lightning.reporting.baselines import baselines_for
 from dip_lightning.reporting.paper_numbers import PaperTable, paper_table
 from dip_lightning.reporting.plots import new_figure, read_metrics, save_figure
 from dip_lightning.reporting.sr_eval import sr_psnr
-from dip_lightning.reporting.summary import Job, summarize
+from dip_lightning.reporting.sweep import Job, read_sweep
 from dip_lightning.run.results import RunRecord
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,7 @@ def paper_columns(tables: list[PaperTable], image: str) -> dict[str, float | Non
 
 
 def build_table(sweep_dir: Path) -> Table:
-    summary = summarize(sweep_dir)
-    jobs = sorted(summary.jobs, key=lambda job: job.name)
+    jobs = sorted(read_sweep(sweep_dir).jobs, key=lambda job: job.name)
     done = [job for job in jobs if job.finished]
     if not done:
         raise InputError(f"{sweep_dir}: no finished job to tabulate")

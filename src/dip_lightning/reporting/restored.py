@@ -11,7 +11,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dip_lightning.atomic import write_atomically
-from dip_lightning.reporting.summary import RESTORATIONS, find_jobs, read_job
+from dip_lightning.reporting.summary import RESTORATIONS
+from dip_lightning.reporting.sweep import find_jobs, read_job
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dip_lightning.data.images import load_photo
 from dip_lightning.reporting.restored import RESTORED_DIR
-from dip_lightning.reporting.summary import find_jobs
+from dip_lightning.reporting.sweep import find_jobs
 from dip_lightning.run.tiles import finished_tile, read_tile, save_pictures
 
 log = logging.getLogger(__name__)
