@@ -7,7 +7,7 @@ the PSNR of the raw and averaged outputs against the ground truth (the oracle is
 best within the budget), ES-WMV's windowed variance of the raw output (window 100), and the held-out
 error of the raw and averaged outputs. Every rule is then read off that record as its callback decides
 during a run: ES-WMV by `es_decision` (tested to equal the callback), validation by the callback's own
-detector (stopping.validation.HeldOutMinimum) fed the recorded errors. A few cases also run without held-out
+detector (stopping.held_out.HeldOutMinimum) fed the recorded errors. A few cases also run without held-out
 pixels, to measure what withholding costs the fit.
 
 The cases are split in two halves: every rule's setting is chosen on the `tune` half and reported on the
@@ -161,7 +161,7 @@ def es_decision(
 ) -> tuple[int, int, int]:
     """(the step whose output is kept, the steps run, the step whose average is kept): ES-WMV's rule on a
     recorded variance (steps from 1), with the average kept `lag` steps after the output or at the stop;
-    with the recorded `held_out` errors, gated by them as the callback's HeldOutGate."""
+    with the recorded `held_out` errors, gated by them as LowestVariance's HeldOutGate."""
     best, best_step, used = float("inf"), 0, len(variance)
     smoothed, at_kept = None, float("inf")
     for step, value in enumerate(variance, start=1):
@@ -179,8 +179,8 @@ def es_decision(
 
 
 def validation_decision(errors: list[float], errors_avg: list[float], patience: int, smoothing: float):
-    """The same triple for held-out validation, decided by the callback's own detector on the recorded errors."""
-    from dip_lightning.stopping.validation import HeldOutMinimum
+    """The same triple for held-out validation, decided by the criterion's own detector on the recorded errors."""
+    from dip_lightning.stopping.held_out import HeldOutMinimum
 
     detector = HeldOutMinimum(patience, smoothing)
     used = len(errors)

@@ -12,60 +12,64 @@ from conftest import TINY_NET
 
 from dip_lightning.build import build_module
 from dip_lightning.reporting.plots import read_metrics
-from dip_lightning.stopping.callback import EarlyStopping
+from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
+from dip_lightning.stopping.lowest_variance import LowestVariance
 
 SMALL = ["arch.num_channels_down=[16,16,16]", "arch.num_channels_up=[16,16,16]", "arch.num_channels_skip=[4,4,4]"]
 QUICK_WMV = ["stopping=wmv", "stopping.detector.window=20", "stopping.detector.patience=100"]
 
 
-class FakeOutputs:
-    """What the callback talks to (a module's FitOutputs): it records what is kept at which step, and the stop."""
+class Decisions:
+    """What a criterion decided on a sequence of outputs: what it kept at which step, and its stop."""
 
     def __init__(self):
-        self.kept, self.stop_reason, self.step, self.rule = [], None, 0, None
-
-    def keep(self, chosen, parts, average_waits=False):
-        self.kept.append((self.step, parts, chosen.tolist()))
+        self.kept, self.stop_reason, self.step = [], None, 0
 
     def last_kept(self, part: str) -> int:
         return [step for step, parts, _ in self.kept if part in parts][-1]
 
 
-def as_module(fit: FakeOutputs, observed: torch.Tensor | None = None) -> SimpleNamespace:
-    """What the callback sees of a module: its outputs, `log` (the rule logs its statistic) and, for the
-    held-out gate, the observation and the physics (the identity)."""
+def a_fit(observed: torch.Tensor | None = None) -> SimpleNamespace:
+    """What a criterion sees of a fit: the observation, the physics (the identity), the outputs' shape."""
+    outputs = SimpleNamespace(exp_weight=None, output_avg=torch.zeros(1, 3, 8, 8))
     physics = SimpleNamespace(operator=lambda image: image)
-    return SimpleNamespace(outputs=fit, log=lambda *args, **kwargs: None, observed=observed, physics=physics)
+    fit = dict(observed=observed, ground_truth=None, physics=physics, outputs=outputs, device=torch.device("cpu"))
+    return SimpleNamespace(**fit, withhold=lambda held: None)
 
 
 def held_positions() -> torch.Tensor:
+    """The positions LowestVariance(seed=2) holds out of an 8 x 8 image at a fraction of 0.2."""
     return HeldOutPixels(0.2, 1).draw(torch.ones(1, 1, 8, 8, dtype=torch.bool), torch.Generator().manual_seed(5))
+
+
+def decide_on(criterion, outputs, observed: torch.Tensor | None = None, ending_at: int | None = None) -> Decisions:
+    """Run `criterion` on `outputs` (one a step, from step 1) as the stopping callback would."""
+    fit, record = a_fit(observed), Decisions()
+    criterion.setup(fit)
+    criterion.start(fit)
+    for output in outputs:
+        record.step += 1
+        decision = criterion.decide(record.step, output, output, ending=record.step == ending_at)
+        for part, chosen in (("output", decision.keep_output), ("output_avg", decision.keep_average)):
+            if chosen is not None and chosen.any():
+                record.kept.append((record.step, (part,), chosen.tolist()))
+        if decision.stop:
+            record.stop_reason = criterion.reason()
+            break
+    return record
 
 
 def feed(
     outputs, average_lag: int = 0, patience: int = 30, min_delta: float = 0.0, observed: torch.Tensor | None = None
-) -> FakeOutputs:
-    """ES-WMV's callback on `outputs`; with an `observed` image, gated by held_positions() of it."""
+) -> Decisions:
+    """ES-WMV on `outputs`; with an `observed` image, gated by held_positions() of it."""
     detector = lambda generator: WindowedVariance(10, patience, generator=generator, min_delta=min_delta)  # noqa: E731
     held_out = None if observed is None else HeldOutPixels(0.2, 1)
-    callback = EarlyStopping("ES-WMV", detector, seed=0, average_lag=average_lag, held_out=held_out)
-    callback.held = None if observed is None else held_positions()  # what setup draws and withholds
-    fit = FakeOutputs()
-    for output in outputs:
-        fit.step += 1
-        trainer = SimpleNamespace(should_stop=False)
-        callback.on_train_batch_end(
-            trainer,
-            as_module(fit, observed),
-            {"output": output, "valid": [True]},
-            None,
-            0,
-        )
-        if fit.stop_reason:
-            break
-    return fit
+    return decide_on(
+        LowestVariance("ES-WMV", detector, seed=2, average_lag=average_lag, held_out=held_out), outputs, observed
+    )
 
 
 def settling_then_fitting_noise(steps: int = 200):
@@ -76,7 +80,7 @@ def settling_then_fitting_noise(steps: int = 200):
     return [image + scale * 0.1 * torch.randn(1, 3, 8, 8, generator=generator) for scale in wiggle]
 
 
-def test_the_callback_stops_a_fit_whose_output_has_settled():
+def test_es_wmv_stops_a_fit_whose_output_has_settled():
     module = feed(settling_then_fitting_noise())
     assert module.stop_reason is not None and "ES-WMV" in module.stop_reason
     best = int(module.stop_reason.split("lowest at step ")[1].split(" ")[0])
@@ -94,7 +98,7 @@ def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(pati
     assert module.step == best + patience
 
 
-def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance():
+def test_the_es_benchmark_reads_es_wmvs_decision_off_a_recorded_variance():
     """experiments/stopping_benchmark.py decides on a recorded variance instead of running the callback: the
     same output step, average step and stop."""
     path = Path(__file__).resolve().parents[1] / "experiments" / "stopping_benchmark.py"
@@ -133,23 +137,12 @@ def test_the_es_benchmark_reads_the_callbacks_decision_off_a_recorded_variance()
 
 def test_a_run_that_ends_keeps_the_average_it_has():
     """The budget runs out while the average waits: the last step's average is kept."""
-    outputs = settling_then_fitting_noise()
-    callback = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(10, 30), seed=0, average_lag=500)
-    fit = FakeOutputs()
-    for step, output in enumerate(outputs[:70], start=1):
-        fit.step = step
-        trainer = SimpleNamespace(should_stop=step == 70)
-        callback.on_train_batch_end(
-            trainer,
-            as_module(fit),
-            {"output": output, "valid": [True]},
-            None,
-            0,
-        )
+    criterion = LowestVariance("ES-WMV", lambda generator: WindowedVariance(10, 30), seed=0, average_lag=500)
+    fit = decide_on(criterion, settling_then_fitting_noise()[:70], ending_at=70)
     assert fit.stop_reason is None and fit.last_kept("output") < 70 and fit.last_kept("output_avg") == 70
 
 
-def test_the_callback_does_not_stop_a_fit_still_changing():
+def test_es_wmv_does_not_stop_a_fit_still_changing():
     """Still improving: successive outputs differ less and less, so each step is a new minimum."""
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 8, 8, generator=generator)
@@ -220,7 +213,9 @@ def fit_module(configure, *overrides, callbacks=()):
 
 
 def test_the_kept_output_and_average_are_those_of_their_steps(configure):
-    stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 15), seed=0, average_lag=7)
+    stopping = StoppingCallback(
+        LowestVariance("ES-WMV", lambda generator: WindowedVariance(5, 15), seed=0, average_lag=7)
+    )
     module, recorder = fit_module(configure, *TINY_NET, "image.max_size=32", "task.num_iter=200", callbacks=[stopping])
     kept = module.outputs
     step, step_avg = kept.kept_step.item(), kept.kept_step_avg.item()

@@ -15,10 +15,11 @@ from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.fitting.outputs import FitOutputs
-from dip_lightning.stopping.callback import EarlyStopping, ValidationStopping
+from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
-from dip_lightning.stopping.held_out import HeldOutPixels, held_out_error
-from dip_lightning.stopping.validation import HeldOutGate, HeldOutMinimum
+from dip_lightning.stopping.held_out import HeldOutGate, HeldOutMinimum, HeldOutPixels, held_out_error
+from dip_lightning.stopping.lowest_held_out_error import LowestHeldOutError
+from dip_lightning.stopping.lowest_variance import LowestVariance
 
 
 def test_the_held_out_error_estimates_the_true_error_plus_the_noise_variance():
@@ -109,7 +110,8 @@ class Interrupt(pl.Callback):
 
 def test_an_interrupted_run_saves_its_current_average_not_the_first_detections(configure, tmp_path):
     module = build_module(configure(*TINY_NET, "image.max_size=32", "task.num_iter=100"))
-    stopping = EarlyStopping("ES-WMV", lambda generator: WindowedVariance(5, 1000), seed=0, average_lag=1000)
+    criterion = LowestVariance("ES-WMV", lambda generator: WindowedVariance(5, 1000), seed=0, average_lag=1000)
+    stopping = StoppingCallback(criterion)
     interrupt, writer = Interrupt(40), ResultWriter(tmp_path / "out", {}, every_n_steps=None)
     quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     with pytest.raises(SystemExit):  # Lightning ends a Ctrl-C so, after the callbacks' on_exception
@@ -136,10 +138,10 @@ def test_the_default_rule_can_stop_synthetic_observations_too(configure):
     """stopping.when=every_image: the noise-aware default on a clean image corrupted
     here (the mini paper presets set it; stopping=none still turns it off); still not on the noiseless
     tasks; a value it does not know is refused by name."""
-    assert isinstance(build_stopping(configure(*TINY_NET, "stopping.when=every_image")), ValidationStopping)
+    assert isinstance(build_stopping(configure(*TINY_NET, "stopping.when=every_image")).criterion, LowestHeldOutError)
     assert build_stopping(configure(*TINY_NET, "stopping.when=every_image", "task=sr")) is None
     assert build_stopping(configure("experiment=paper_denoise_mini", "stopping=none")) is None  # still off there
-    assert isinstance(build_stopping(configure("experiment=paper_denoise_mini")), ValidationStopping)
+    assert isinstance(build_stopping(configure("experiment=paper_denoise_mini")).criterion, LowestHeldOutError)
     with pytest.raises(InputError, match=r"stopping.when must be one of \('observed', 'every_image'\), got 'always'"):
         build_stopping(configure(*TINY_NET, "stopping.when=always"))
 

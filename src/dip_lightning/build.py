@@ -6,7 +6,6 @@ import contextlib
 import functools
 import logging
 
-import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -28,6 +27,8 @@ from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import Problem, make_problem
 from dip_lightning.priors.deep import DeepPrior
 from dip_lightning.priors.pixels import PixelPrior
+from dip_lightning.stopping.callback import StoppingCallback
+from dip_lightning.stopping.criterion import StoppingCriterion
 
 log = logging.getLogger(__name__)
 # where a rule with `when` applies: a user's image (observed=PATH) only, or synthetic observations too
@@ -176,11 +177,12 @@ def build_module(
         )
 
 
-def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> pl.Callback | None:
-    """The stopping rule's callback, or None. `stopping=auto` (conf/stopping/auto.yaml) holds a rule with
-    `when: observed`: it applies to a user's image (observed=PATH) only, where the task's physics adds
-    noise (denoise, deblur, jpeg: on the noiseless inpaint and sr the paper's budget ends at the peak,
-    experiments/stopping_benchmark.md), and not with loss=sure (which does not overfit the noise).
+def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> StoppingCallback | None:
+    """The stopping rule, its criterion in the one stopping callback, or None. `stopping=auto`
+    (conf/stopping/auto.yaml) holds a rule with `when: observed`: it applies to a user's image
+    (observed=PATH) only, where the task's physics adds noise (denoise, deblur, jpeg: on the noiseless
+    inpaint and sr the paper's budget ends at the peak, experiments/stopping_benchmark.md), and not with
+    a loss that does not overfit the noise (loss=sure).
     `when: every_image` applies the same rule to synthetic observations too (the mini paper presets)."""
     node = cfg.get("stopping")
     if not node:
@@ -204,7 +206,10 @@ def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> pl.
             log.info("stopping=auto: a one-pixel picture has no pixel to hold out: the task's budget stands")
             return None
     with _input_errors():
-        return instantiate(settings)
+        criterion = instantiate(settings)
+    if not isinstance(criterion, StoppingCriterion):
+        raise InputError(f"stopping: {type(criterion).__name__} is not a stopping criterion (stopping/criterion.py)")
+    return StoppingCallback(criterion)
 
 
 def _is_sure(cfg: DictConfig) -> bool:

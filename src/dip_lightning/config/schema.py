@@ -113,7 +113,7 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "enable_model_summary": BOOLEAN,
     },
     "dip_lightning.data.images.load_photo": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
-    "dip_lightning.stopping.callback.EarlyStopping": {
+    "dip_lightning.stopping.lowest_variance.LowestVariance": {
         "name": TEXT,
         "average_lag": one_of("auto") | integer(0),
         "smoothing": number(above=0, high=1),
@@ -128,12 +128,12 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "alpha": number(above=0, below=1),
         "start": STEPS,
     },
-    "dip_lightning.stopping.callback.OracleStopping": {
+    "dip_lightning.stopping.oracle.BestAgainstGroundTruth": {
         "metric": one_of("psnr_avg", "psnr"),
         "every": STEPS,
         "patience": optional(STEPS),
     },
-    "dip_lightning.stopping.callback.ValidationStopping": {
+    "dip_lightning.stopping.lowest_held_out_error.LowestHeldOutError": {
         "name": TEXT,
         "patience": STEPS,
         "smoothing": number(above=0, high=1),

@@ -15,6 +15,7 @@ it every step costs only its O(pixels) tensor work.
 import torch
 
 from dip_lightning.errors import InputError
+from dip_lightning.stopping.statistics import copy_or_none
 
 
 class PixelSubset:
@@ -41,7 +42,7 @@ class PixelSubset:
         return x.flatten(2).index_select(2, self.index).flatten(1)
 
 
-class VarianceStopping:
+class VarianceDetector:
     """What ES-WMV and ES-EMV share: track the minimum of a variance VAR_t per restart, from the
     `start`-th update on. When VAR_t < the lowest so far by more than the fraction `min_delta` of it (0:
     any lower value), record t and report a new best (the caller
@@ -56,7 +57,7 @@ class VarianceStopping:
     On small images the network memorises the noise and its output then settles on it, so the variance
     goes on falling after the peak of quality and never rises again (experiments/stopping_benchmark.md:
     the 64 x 64 astronaut falls faster after its peak than before). No threshold on the variance alone
-    tells that fall from the one before the peak; the callback's held-out gate does (`allowed`).
+    tells that fall from the one before the peak; the held-out gate of LowestVariance does (`allowed`).
     """
 
     _state = ("variance", "best_variance", "best_step", "waited", "stopped")  # per-restart tensors, (N,)
@@ -133,7 +134,7 @@ class VarianceStopping:
         self.pixels.index = copy_or_none(state["pixel_index"])
 
 
-class WindowedVariance(VarianceStopping):
+class WindowedVariance(VarianceDetector):
     """ES-WMV: VAR_t = (1/W) sum over the last W outputs of the mean over pixels of (x - window mean)^2,
     the mean per-pixel population variance across the window, defined once W outputs have come.
 
@@ -152,7 +153,7 @@ class WindowedVariance(VarianceStopping):
     sooner, less robustly).
     """
 
-    _state = (*VarianceStopping._state, "window", "sum", "sum_squares")
+    _state = (*VarianceDetector._state, "window", "sum", "sum_squares")
 
     def __init__(
         self,
@@ -214,7 +215,7 @@ class WindowedVariance(VarianceStopping):
             self.sum_squares.addcmul_(value, value)
 
 
-class ExponentialVariance(VarianceStopping):
+class ExponentialVariance(VarianceDetector):
     """ES-EMV: an exponential moving mean m and variance v of the outputs, per value,
     delta = x - m,  m += alpha * delta,  v = (1 - alpha) * (v + alpha * delta^2)
     (from m = the first output, v = 0), and VAR_t = the mean of v over values; it is tracked from the
@@ -224,7 +225,7 @@ class ExponentialVariance(VarianceStopping):
     (conf/stopping/emv.yaml): alpha 0.1, patience 1000, start 100.
     """
 
-    _state = (*VarianceStopping._state, "mean")
+    _state = (*VarianceDetector._state, "mean")
 
     def __init__(
         self,
@@ -250,7 +251,3 @@ class ExponentialVariance(VarianceStopping):
         delta = values - self.mean
         self.mean.add_(delta, alpha=self.alpha)
         return (1 - self.alpha) * (self.variance + self.alpha * delta.square().mean(dim=1))
-
-
-def copy_or_none(value: torch.Tensor | None) -> torch.Tensor | None:
-    return None if value is None else value.clone()

@@ -11,6 +11,8 @@ JPEG's errors are correlated within its 8 x 8 blocks, so there whole blocks are 
 import torch
 
 from dip_lightning.errors import InputError
+from dip_lightning.stopping.criterion import Fit
+from dip_lightning.stopping.statistics import RunningMinimum, SmoothedValue, copy_or_none
 
 
 class HeldOutPixels:
@@ -59,3 +61,114 @@ def held_out_error(residual: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
     """The mean of residual^2 over the held-out positions and all channels, per fit: (N, C, h, w) -> (N,)."""
     count = held.sum() * residual.shape[1]
     return (residual.float().square() * held).flatten(1).sum(1) / count
+
+
+class HeldOutSet:
+    """The held-out positions of one run's observation and the error of images on them: drawn from `seed`
+    and left out of the fit's data term at `withhold` (before the optimiser and the first step: the fit
+    must never see them), measured by `errors` once `start` has put them on the fit's device."""
+
+    def __init__(self, pixels: HeldOutPixels, seed: int):
+        self.pixels, self.seed = pixels, seed
+        self.held: torch.Tensor | None = None  # (1, 1, h, w) bool
+        self.fit: Fit | None = None
+
+    def withhold(self, fit: Fit) -> None:
+        operator = fit.physics.operator
+        with torch.no_grad():
+            support = operator(torch.ones_like(fit.outputs.output_avg[:1])).abs().sum(1, keepdim=True) > 0
+        self.held = self.pixels.draw(support, torch.Generator().manual_seed(self.seed + 3))
+        fit.withhold(self.held)
+
+    def start(self, fit: Fit) -> None:
+        self.fit, self.held = fit, self.held.to(fit.device)
+
+    def errors(self, *images: torch.Tensor) -> list[torch.Tensor]:
+        """Each image's error on the held-out positions, per fit: (N, C, H, W) -> (N,)."""
+        operator, observed = self.fit.physics.operator, self.fit.observed
+        with torch.no_grad():
+            return [held_out_error(operator(image) - observed, self.held) for image in images]
+
+
+def check_smoothing(smoothing: float) -> None:
+    if not 0 < smoothing <= 1:
+        raise InputError(f"stopping.smoothing must be in (0, 1], got {smoothing}")
+
+
+class HeldOutMinimum:
+    """Tracks the held-out error of the output (smoothed: e <- e + `smoothing` * (error - e)) and of its
+    average, per fit; a fit is `stopped` once both have waited `patience` updates.
+
+    The fit's output is kept at the lowest error of its exponential smoothing (the raw output's error jumps
+    with the per-step input noise), and its exponential average at the lowest error of the average itself
+    (the average is smooth, and its minimum comes later than the output's: no lag to guess)."""
+
+    def __init__(self, patience: int, smoothing: float):
+        if not isinstance(patience, int) or patience < 1:
+            raise InputError(f"stopping.patience must be an integer >= 1 steps, got {patience!r}")
+        check_smoothing(smoothing)
+        self.patience = patience
+        self.smoothed = SmoothedValue(smoothing)  # the output's error
+        self.output, self.average = RunningMinimum(), RunningMinimum()
+        self.stopped: torch.Tensor | None = None  # (N,) bool
+
+    @torch.no_grad()
+    def update(
+        self, error: torch.Tensor, error_avg: torch.Tensor | None, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Take this step's held-out errors of the outputs and of their averages (None: no averaging);
+        return which fits' output, and which fits' average, reached a new lowest error."""
+        smoothed = self.smoothed.update(error)
+        if self.stopped is None:
+            self.stopped = torch.zeros(error.shape, dtype=torch.bool, device=error.device)
+        new_output = self.output.update(smoothed, step, self.stopped)
+        new_average = None if error_avg is None else self.average.update(error_avg.double(), step, self.stopped)
+        waited = self.output.waited if new_average is None else torch.minimum(self.output.waited, self.average.waited)
+        self.stopped |= waited >= self.patience
+        return new_output, new_average
+
+    def state_dict(self) -> dict:
+        return {
+            "smoothed": self.smoothed.state_dict(),
+            "stopped": copy_or_none(self.stopped),
+            "output": self.output.state_dict(),
+            "average": self.average.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed.load_state_dict(state["smoothed"])
+        self.stopped = copy_or_none(state["stopped"])
+        self.output.load_state_dict(state["output"])
+        self.average.load_state_dict(state["average"])
+
+
+class HeldOutGate:
+    """ES-WMV's guard against an overfitted end: a later step may replace the kept one only if its smoothed
+    held-out error is no higher than the kept step's. A variance that keeps falling while the network
+    memorises the noise then moves the kept step no further than the peak of quality."""
+
+    def __init__(self, smoothing: float):
+        check_smoothing(smoothing)
+        self.smoothed = SmoothedValue(smoothing)  # the output's held-out error
+        self.at_kept: torch.Tensor | None = None  # (N,) float64: its value at the kept step (inf before one)
+
+    @torch.no_grad()
+    def allows(self, error: torch.Tensor) -> torch.Tensor:
+        """Take this step's held-out errors (N,); return which fits may keep this step (N,) bool."""
+        smoothed = self.smoothed.update(error)
+        if self.at_kept is None:
+            self.at_kept = torch.full_like(smoothed, torch.inf)
+        elif self.at_kept.device != smoothed.device:  # resumed from a checkpoint read onto the CPU
+            self.at_kept = self.at_kept.to(smoothed.device)
+        return smoothed <= self.at_kept
+
+    def kept(self, chosen: torch.Tensor) -> None:
+        """The fits in `chosen` (N,) bool kept this step."""
+        self.at_kept = torch.where(chosen, self.smoothed.value, self.at_kept)
+
+    def state_dict(self) -> dict:
+        return {"smoothed": self.smoothed.state_dict(), "at_kept": copy_or_none(self.at_kept)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed.load_state_dict(state["smoothed"])
+        self.at_kept = copy_or_none(state["at_kept"])
