@@ -17,6 +17,7 @@ from dip_lightning.data.images import cut_photo, load_image, load_photo
 from dip_lightning.data.photo import PLAIN, PhotoFormat
 from dip_lightning.data.tiles import TileGrid
 from dip_lightning.errors import InputError
+from dip_lightning.fitting.optim import flattens_gradients
 from dip_lightning.hardware.precision import resolve_accelerator
 from dip_lightning.hardware.preflight import largest_tile, preflight, tiles_estimate
 from dip_lightning.losses.sure import SureLoss
@@ -37,6 +38,12 @@ STOPPING_WHEN = ("observed", "every_image")
 
 def choice(group: str, fallback: str | None) -> str | None:
     return HydraConfig.get().runtime.choices.get(group, fallback) if HydraConfig.initialized() else fallback
+
+
+def flat_optimizer(cfg: DictConfig) -> bool:
+    """Whether the config's optimizer views each gradient as one flat vector (L-BFGS: NCHW only)."""
+    with _input_errors():
+        return flattens_gradients(instantiate(cfg.optimizer))
 
 
 def _check_optimizer(optimizer) -> None:
@@ -194,7 +201,9 @@ def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> Sto
     if not settings:  # stopping=none under a preset that sets `when` (the mini presets)
         return None
     if when is not None:
-        if (when == "observed" and cfg.observed is None) or _is_sure(cfg):
+        with _input_errors():
+            overfits_noise = instantiate(cfg.loss).overfits_noise
+        if (when == "observed" and cfg.observed is None) or not overfits_noise:
             return None
         if cfg.task.physics.get("noise") is None:
             log.info(
@@ -210,10 +219,6 @@ def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> Sto
     if not isinstance(criterion, StoppingCriterion):
         raise InputError(f"stopping: {type(criterion).__name__} is not a stopping criterion (stopping/criterion.py)")
     return StoppingCallback(criterion)
-
-
-def _is_sure(cfg: DictConfig) -> bool:
-    return str(cfg.loss.get("_target_", "")).endswith("SureLoss")
 
 
 def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:

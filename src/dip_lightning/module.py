@@ -22,7 +22,7 @@ from dip_lightning.priors.inputs import FixedInput
 from dip_lightning.priors.restarts import Restarts
 
 MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
-CHECKPOINT_LAYOUT = 2  # checkpoints of layout 1 (before FitOutputs) cannot be resumed
+CHECKPOINT_LAYOUT = 3  # 1: before FitOutputs; 2: before the one stopping callback (its state moved): not resumable
 
 
 class DeepImagePrior(pl.LightningModule):
@@ -306,7 +306,8 @@ class DeepImagePrior(pl.LightningModule):
         state = checkpoint["dip"]
         if state.get("layout") != CHECKPOINT_LAYOUT:
             raise InputError(
-                "this checkpoint was written by dip-lightning before its 0.2 layout and cannot be resumed: "
+                f"this checkpoint was written by an older dip-lightning (layout {state.get('layout', 1)}, this one "
+                f"reads {CHECKPOINT_LAYOUT}) and cannot be resumed: "
                 "start the run again"
             )
         self.best = {name: tuple(value) for name, value in state["best"].items()}

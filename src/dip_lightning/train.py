@@ -17,7 +17,15 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from dip_lightning.build import build_module, build_stopping, describe, plan_tiles, read_pictures, restarts_batched
+from dip_lightning.build import (
+    build_module,
+    build_stopping,
+    describe,
+    flat_optimizer,
+    plan_tiles,
+    read_pictures,
+    restarts_batched,
+)
 from dip_lightning.callbacks.checkpointer import Checkpointer
 from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.callbacks.resumed_metrics import ResumedMetrics
@@ -81,8 +89,7 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
     batched = cfg.restarts > 1 and restarts_batched(cfg)
     requested = cfg.trainer.get("memory_format", "auto")
-    flat = str(cfg.optimizer.get("_target_", "")).endswith("LBFGS")
-    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat)
+    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat_optimizer(cfg))
     module = build_module(cfg, compute_dtype(precision), pictures, torch_format(layout))
     description = {**describe(cfg, module), "memory_format": layout}
     writer = ResultWriter(cfg.output_dir, description, every_n_steps=cfg.save_every)

@@ -61,3 +61,10 @@ class AdamThenLBFGS(torch.optim.Optimizer):
         self.steps_taken = state_dict["steps_taken"]
         self.adam.load_state_dict(state_dict["adam"])
         self.lbfgs.load_state_dict(state_dict["lbfgs"])
+
+
+def flattens_gradients(optimizer: Callable[..., torch.optim.Optimizer]) -> bool:
+    """Whether the optimizer a config builds (a class, or a partial of one) views each gradient as one flat
+    vector, as L-BFGS does: a channels_last parameter refuses such a view (hardware/layout.py)."""
+    built = getattr(optimizer, "func", optimizer)
+    return isinstance(built, type) and issubclass(built, (torch.optim.LBFGS, AdamThenLBFGS))

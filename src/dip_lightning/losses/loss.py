@@ -35,6 +35,9 @@ def data_term(
 
 
 class Loss(nn.Module):
+    """The squared error of the data term, plus an optional regulariser: fitted long enough, it fits the noise."""
+
+    overfits_noise = True
     limits = {"weight": number(0)}  # of the regulariser
 
     def __init__(self, regularizer: nn.Module | None, weight: float):

@@ -68,6 +68,7 @@ class SureLoss(nn.Module):
     benchmark file yet). The exact product has no knob, at the cost of a double backward.
     """
 
+    overfits_noise = False  # an unbiased estimate of the error against the clean image
     limits = {"sigma": number(above=0), "eps_per_sigma": optional(number(above=0))}  # null: the exact product
 
     def __init__(self, sigma: float, eps_per_sigma: float | None):

@@ -6,9 +6,8 @@ import torch
 from torch import nn
 
 from dip_lightning.data.crop import Crop
+from dip_lightning.physics.contract import Noise
 from dip_lightning.physics.operator import Operator
-
-Noise = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class Physics(nn.Module):
