@@ -1,8 +1,10 @@
 """What a parametrisation of the restored image is to the module (module.py) and the losses: the deep
 prior x = f_theta(z) (deep.py), the pixels themselves (pixels.py), or N of either fitted at once
 (restarts.py). The module calls `prepare` once, feeds `input` every step, `perturb`s it with the step's
-generator, `render`s x from it (a loss may `place` a perturbation of the observation first: SURE), and
-backtracking restores `restart_parameters` per fit; `images` are the fixed pictures worth saving.
+generator, `render`s x from it, and backtracking restores `restart_parameters` per fit; `images` are the
+fixed pictures worth saving. A prior fed the observation itself (the deep prior's input_type=observation)
+also has `place(delta)`: a perturbation of the observation as one of its input, for a loss that probes
+the network around it (SURE).
 
 A prior is added with two files: its module and conf/prior/<name>.yaml whose `_target_` is a partial
 taking `channels` (the module gives it); the contract test (tests/priors/) builds every conf/prior option."""
@@ -28,9 +30,6 @@ class Prior(Protocol):
 
     def perturb(self, z: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The step's input: z moved by the input noise (reg_noise_std), drawn from `generator`."""
-
-    def place(self, delta: torch.Tensor) -> torch.Tensor:
-        """A perturbation of the observation fed to the network (input_type=observation) as one of z."""
 
     def render(self, z: torch.Tensor) -> torch.Tensor:
         """x, (N, C, H, W), from the (perturbed) input."""
