@@ -33,7 +33,7 @@ FAST = [
     "callbacks.progress_bar.refresh_rate=0",
     "trainer.enable_model_summary=false",
     "image.max_size=64",
-    "check_fit=false",  # tests/test_preflight.py checks it
+    "check_fit=false",  # tests/hardware/test_preflight.py checks it
 ]
 
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 from conftest import TINY_NET, noisy_photo, write_png
-from test_summary import finished, make_job
+from sweep_jobs import finished, make_job
 
 from dip_lightning import train
 from dip_lightning.errors import InputError

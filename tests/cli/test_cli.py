@@ -15,7 +15,7 @@ from dip_lightning.errors import InputError
 from dip_lightning.run import wandb_logger as loggers
 from dip_lightning.run.wandb_logger import wandb_mode
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.cli

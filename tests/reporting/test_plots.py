@@ -1,36 +1,14 @@
 """The learning curve of one run, drawn from a run folder made by hand (no fit)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from matplotlib._pylab_helpers import Gcf
 from PIL import Image
+from sweep_jobs import fit_rows, write_metrics
 
 from dip_lightning.reporting.plots import learning_curve, learning_curve_figure, read_metrics
 from dip_lightning.run.results import RunRecord
-
-METRIC_COLUMNS = ("epoch", "loss", "loss_data", "psnr", "psnr_avg", "psnr_observed", "step")
-
-
-def write_metrics(run_dir: Path, rows: list[dict]) -> Path:
-    """csv/metrics.csv as Lightning's CSVLogger writes it: a metric not logged at a step is an empty cell."""
-    path = run_dir / "csv" / "metrics.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [",".join(METRIC_COLUMNS)] + [",".join(str(row.get(name, "")) for name in METRIC_COLUMNS) for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def fit_rows(steps: int = 30, with_truth: bool = True) -> list[dict]:
-    """Made-up curves of a fit: psnr_observed and loss every step, psnr and psnr_avg every 10."""
-    rows = []
-    for step in range(1, steps + 1):
-        row = {"epoch": 0, "step": step, "loss": 0.1 / step, "loss_data": 0.1 / step, "psnr_observed": 10 + step / 10}
-        if with_truth and step % 10 == 0:
-            row.update(psnr=20 + step / 10, psnr_avg=19 + step / 10)
-        rows.append(row)
-    return rows
 
 
 def test_metrics_reader_skips_empty_cells_and_sorts_by_step(tmp_path):

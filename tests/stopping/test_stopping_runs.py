@@ -101,7 +101,7 @@ def test_the_average_is_kept_its_lag_after_the_detected_step_or_at_the_stop(pati
 def test_the_es_benchmark_reads_es_wmvs_decision_off_a_recorded_variance():
     """experiments/stopping_benchmark.py decides on a recorded variance instead of running the callback: the
     same output step, average step and stop."""
-    path = Path(__file__).resolve().parents[1] / "experiments" / "stopping_benchmark.py"
+    path = Path(__file__).resolve().parents[2] / "experiments" / "stopping_benchmark.py"
     spec = importlib.util.spec_from_file_location("es_benchmark", path)
     es_benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(es_benchmark)

@@ -46,7 +46,7 @@ def test_auto_precision_is_the_default_and_follows_the_hardware(fit):
     assert results["precision"] == expected
 
 
-def test_activation_checkpointing_does_not_change_the_fit(fit):  # its memory: tests/test_memory.py
+def test_activation_checkpointing_does_not_change_the_fit(fit):  # its memory: tests/hardware/test_memory.py
     plain = fit(*TINY_NET, "task.num_iter=5", "trainer.precision=32-true")
     checkpointed = fit(*TINY_NET, "task.num_iter=5", "trainer.precision=32-true", "prior.activation_checkpointing=all")
     assert checkpointed["psnr_avg"] == pytest.approx(plain["psnr_avg"], abs=1e-3)

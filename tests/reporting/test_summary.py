@@ -8,14 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 from PIL import Image
-from test_plots import fit_rows, write_metrics
+from sweep_jobs import SIZE, finished, fit_rows, make_job
 
 from dip_lightning.reporting.summary import GAP, SweepSummary, summarize, sweep_curves_figure
 from dip_lightning.reporting.sweep import overrides_that_differ
@@ -23,32 +22,7 @@ from dip_lightning.run.comparison import side_by_side
 from dip_lightning.summary import main
 
 RED, GREEN, BLUE, GREY = (200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)
-SIZE = (24, 32)  # height, width of every restoration
 LOG_ERROR = "[2026-01-01 10:00:01,000][dip_lightning.train][ERROR] - FileNotFoundError: image file not found: x.png"
-
-
-def make_job(sweep: Path, name: str, lr: str, record: dict | None, picture=None, avg_picture=None, rows=None) -> Path:
-    """A job folder as a DIP run leaves it: .hydra/, results.json, restorations and csv/metrics.csv."""
-    folder = sweep / name
-    (folder / ".hydra").mkdir(parents=True)
-    overrides = ["task=denoise", f"optimizer.lr={lr}", "seed=0"]
-    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {override}\n" for override in overrides))
-    (folder / ".hydra" / "config.yaml").write_text("seed: 0\noptimized_metric: psnr_avg\ntask:\n  name: denoise\n")
-    if record is not None:
-        (folder / "results.json").write_text(json.dumps(record))
-    for file, color in (("restored.png", picture), ("restored_avg.png", avg_picture)):
-        if color is not None:
-            Image.fromarray(np.full((*SIZE, 3), color, np.uint8)).save(folder / file)
-    if rows is not None:
-        write_metrics(folder, rows)
-    return folder
-
-
-def finished(**scores) -> dict:
-    record = {"task": "denoise", "arch": "skip", "image": "astronaut", "seed": 0, "status": "finished"}
-    record.update(steps=30, num_iter=30, seconds=12.5, ssim=0.71, best_psnr_step=30, psnr_input=20.69)
-    record.update(psnr=None, psnr_avg=None, best_psnr=None)
-    return {**record, **scores}
 
 
 @pytest.fixture
