@@ -5,7 +5,7 @@ of such a size around any photo (data/canvas.py), so these two numbers are all a
 
 A network is added with two files: its module (here) and conf/arch/<name>.yaml, whose `_target_` builds it
 from num_input_channels and num_output_channels (the prior passes them) and its own keys; the contract tests
-(tests/test_nets.py) take every arch option as shipped."""
+(tests/nets/test_nets.py) take every arch option as shipped."""
 
 from typing import Protocol, runtime_checkable
 
