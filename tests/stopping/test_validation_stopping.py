@@ -47,7 +47,7 @@ def test_held_out_pixels_are_a_fraction_of_the_known_ones_in_blocks():
     blocks = HeldOutPixels(0.1, 8).draw(torch.ones(1, 1, 64, 96, dtype=torch.bool), generator)
     tiles = blocks[0, 0].reshape(8, 8, 12, 8).permute(0, 2, 1, 3).flatten(2)  # every 8 x 8 tile
     assert torch.all(tiles.all(-1) | ~tiles.any(-1))  # whole JPEG blocks, or none of a block
-    with pytest.raises(InputError, match=r"fraction must be in \(0, 0.5\)"):
+    with pytest.raises(InputError, match=r"stopping.held_out.fraction must be a finite number in \(0, 0.5\), got 0.7"):
         HeldOutPixels(0.7, 1)
 
 

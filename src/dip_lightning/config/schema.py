@@ -13,9 +13,9 @@ BY_PATH); a task key that feeds one class's argument takes that class's limits. 
 not checked here (its class still checks what it is given), and a key that refers to another
 (`${task.num_iter}`) is checked where it points.
 
-Moving a class's entry out of BY_TARGET (the stopping rules' are still here): give the class `limits`
-and call `check_limits` in its constructor (see dip_lightning/limits.py), then delete its entry; the
-test that every name in BY_TARGET is importable says when an entry names a class that moved."""
+A class of this package goes out of BY_TARGET: it declares `limits` and calls `check_limits` in its
+constructor (see dip_lightning/limits.py); the test that every name in BY_TARGET is importable says when
+an entry names a class that moved."""
 
 import functools
 import inspect
@@ -86,10 +86,7 @@ BY_PATH: dict[str, Allowed] = {
     "task.kernel": Blur.limits["kernel_path"],
 }
 
-_DETECTOR = {"patience": STEPS, "max_pixels": optional(integer(1))}
-
-# The targets that declare no limits of their own, by name: third-party classes, functions, and the
-# stopping rules until they declare theirs.
+# The targets that declare no limits of their own, by name: third-party classes and functions.
 BY_TARGET: dict[str, dict[str, Allowed]] = {
     "torch.optim.Adam": {
         "lr": number(above=0),
@@ -113,32 +110,6 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "enable_model_summary": BOOLEAN,
     },
     "dip_lightning.data.images.load_photo": {"source": PATH, "max_size": SIZE, "center_crop": SIZE},
-    "dip_lightning.stopping.lowest_variance.LowestVariance": {
-        "name": TEXT,
-        "average_lag": one_of("auto") | integer(0),
-        "smoothing": number(above=0, high=1),
-    },
-    "dip_lightning.stopping.detectors.WindowedVariance": {
-        **_DETECTOR,
-        "window": integer(2),
-        "window_dtype": one_of("float32", "float16", "bfloat16"),
-    },
-    "dip_lightning.stopping.detectors.ExponentialVariance": {
-        **_DETECTOR,
-        "alpha": number(above=0, below=1),
-        "start": STEPS,
-    },
-    "dip_lightning.stopping.oracle.BestAgainstGroundTruth": {
-        "metric": one_of("psnr_avg", "psnr"),
-        "every": STEPS,
-        "patience": optional(STEPS),
-    },
-    "dip_lightning.stopping.lowest_held_out_error.LowestHeldOutError": {
-        "name": TEXT,
-        "patience": STEPS,
-        "smoothing": number(above=0, high=1),
-    },
-    "dip_lightning.stopping.held_out.HeldOutPixels": {"fraction": number(above=0, below=0.5), "block": integer(1)},
 }
 
 

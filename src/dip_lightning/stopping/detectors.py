@@ -15,6 +15,7 @@ it every step costs only its O(pixels) tensor work.
 import torch
 
 from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer, number, one_of, optional
 from dip_lightning.stopping.statistics import copy_or_none
 
 
@@ -61,14 +62,17 @@ class VarianceDetector:
     """
 
     _state = ("variance", "best_variance", "best_step", "waited", "stopped")  # per-restart tensors, (N,)
+    limits = {
+        "patience": integer(1),
+        "start": integer(1),
+        "max_pixels": optional(integer(1)),
+        "min_delta": number(0, below=1),
+    }
 
     def __init__(
         self, patience: int, start: int, max_pixels: int | None, generator: torch.Generator | None, min_delta: float
     ):
-        if patience < 1 or start < 1:
-            raise InputError(f"patience and start must be >= 1, got {patience} and {start}")
-        if not 0 <= min_delta < 1:
-            raise InputError(f"min_delta must be in [0, 1), got {min_delta}")
+        check_limits(VarianceDetector, patience=patience, start=start, max_pixels=max_pixels, min_delta=min_delta)
         self.patience, self.start, self.min_delta = patience, start, min_delta
         self.pixels = PixelSubset(max_pixels, generator)
         self.steps_seen = 0
@@ -154,6 +158,11 @@ class WindowedVariance(VarianceDetector):
     """
 
     _state = (*VarianceDetector._state, "window", "sum", "sum_squares")
+    limits = {
+        **{name: allowed for name, allowed in VarianceDetector.limits.items() if name != "start"},  # start: the window
+        "window": integer(2),
+        "window_dtype": one_of("float32", "float16", "bfloat16"),  # (or the torch.dtype, from Python)
+    }
 
     def __init__(
         self,
@@ -165,8 +174,7 @@ class WindowedVariance(VarianceDetector):
         generator: torch.Generator | None = None,
         min_delta: float = 0.0,
     ):
-        if window < 2:
-            raise InputError(f"the window must hold at least 2 outputs, got {window}")
+        check_limits(self, window=window)
         if isinstance(window_dtype, str):  # from the config: "float32", "float16", "bfloat16"
             window_dtype = getattr(torch, window_dtype, None)
         if not isinstance(window_dtype, torch.dtype) or not window_dtype.is_floating_point:
@@ -226,6 +234,7 @@ class ExponentialVariance(VarianceDetector):
     """
 
     _state = (*VarianceDetector._state, "mean")
+    limits = {**VarianceDetector.limits, "alpha": number(above=0, below=1)}
 
     def __init__(
         self,
@@ -237,8 +246,7 @@ class ExponentialVariance(VarianceDetector):
         generator: torch.Generator | None = None,
         min_delta: float = 0.0,
     ):
-        if not 0 < alpha < 1:
-            raise InputError(f"alpha must be in (0, 1), got {alpha}")
+        check_limits(self, alpha=alpha)
         super().__init__(patience, start, max_pixels, generator, min_delta)
         self.alpha = alpha
         self.mean: torch.Tensor | None = None  # (N, K) float64: m

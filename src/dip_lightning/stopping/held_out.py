@@ -11,6 +11,7 @@ JPEG's errors are correlated within its 8 x 8 blocks, so there whole blocks are 
 import torch
 
 from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer, number
 from dip_lightning.stopping.criterion import Fit
 from dip_lightning.stopping.statistics import RunningMinimum, SmoothedValue, copy_or_none
 
@@ -20,11 +21,10 @@ class HeldOutPixels:
     all-ones image is not zero: every pixel, or the known ones of an inpainting mask), drawn in blocks of
     `block` x `block` pixels (1: single pixels), all channels of a position together."""
 
+    limits = {"fraction": number(above=0, below=0.5), "block": integer(1)}
+
     def __init__(self, fraction: float, block: int):
-        if not 0 < fraction < 0.5:
-            raise InputError(f"stopping.held_out.fraction must be in (0, 0.5), got {fraction}")
-        if not isinstance(block, int) or block < 1:
-            raise InputError(f"stopping.held_out.block must be an integer >= 1 pixels, got {block!r}")
+        check_limits(self, "stopping.held_out.", fraction=fraction, block=block)
         self.fraction, self.block = fraction, block
 
     def draw(self, support: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -90,9 +90,7 @@ class HeldOutSet:
             return [held_out_error(operator(image) - observed, self.held) for image in images]
 
 
-def check_smoothing(smoothing: float) -> None:
-    if not 0 < smoothing <= 1:
-        raise InputError(f"stopping.smoothing must be in (0, 1], got {smoothing}")
+SMOOTHING = number(above=0, high=1)  # the weight of the newest error (1: no smoothing)
 
 
 class HeldOutMinimum:
@@ -103,10 +101,10 @@ class HeldOutMinimum:
     with the per-step input noise), and its exponential average at the lowest error of the average itself
     (the average is smooth, and its minimum comes later than the output's: no lag to guess)."""
 
+    limits = {"patience": integer(1), "smoothing": SMOOTHING}
+
     def __init__(self, patience: int, smoothing: float):
-        if not isinstance(patience, int) or patience < 1:
-            raise InputError(f"stopping.patience must be an integer >= 1 steps, got {patience!r}")
-        check_smoothing(smoothing)
+        check_limits(self, "stopping.", patience=patience, smoothing=smoothing)
         self.patience = patience
         self.smoothed = SmoothedValue(smoothing)  # the output's error
         self.output, self.average = RunningMinimum(), RunningMinimum()
@@ -147,8 +145,10 @@ class HeldOutGate:
     held-out error is no higher than the kept step's. A variance that keeps falling while the network
     memorises the noise then moves the kept step no further than the peak of quality."""
 
+    limits = {"smoothing": SMOOTHING}
+
     def __init__(self, smoothing: float):
-        check_smoothing(smoothing)
+        check_limits(self, "stopping.", smoothing=smoothing)
         self.smoothed = SmoothedValue(smoothing)  # the output's held-out error
         self.at_kept: torch.Tensor | None = None  # (N,) float64: its value at the kept step (inf before one)
 

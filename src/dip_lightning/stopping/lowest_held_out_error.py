@@ -4,6 +4,7 @@ average where their error on a few observed pixels left out of the fit is lowest
 
 import torch
 
+from dip_lightning.limits import TEXT, check_limits
 from dip_lightning.stopping.criterion import Decision, Fit, StoppingCriterion
 from dip_lightning.stopping.held_out import HeldOutMinimum, HeldOutPixels, HeldOutSet
 
@@ -14,7 +15,10 @@ class LowestHeldOutError(StoppingCriterion):
     stops once neither improved for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the
     errors as PSNRs against the observation (higher is better)."""
 
+    limits = {"name": TEXT, **HeldOutMinimum.limits}
+
     def __init__(self, name: str, held_out: HeldOutPixels, patience: int, smoothing: float, seed: int):
+        check_limits(self, "stopping.", name=name)
         self.name = name
         self.held_out = HeldOutSet(held_out, seed)
         self.detector = HeldOutMinimum(patience, smoothing)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from dip_lightning.errors import InputError
+from dip_lightning.limits import TEXT, check_limits, integer, one_of
 from dip_lightning.stopping.criterion import Decision, Fit, StoppingCriterion
 from dip_lightning.stopping.detectors import VarianceDetector
 from dip_lightning.stopping.held_out import HeldOutGate, HeldOutPixels, HeldOutSet
@@ -29,6 +29,8 @@ class LowestVariance(StoppingCriterion):
     gate the rule: a lower variance moves the kept step only if the smoothed error on those pixels is no
     higher than at the kept step (HeldOutGate). Without them the variance alone decides, as the paper's."""
 
+    limits = {"name": TEXT, "average_lag": one_of("auto") | integer(0), **HeldOutGate.limits}
+
     def __init__(
         self,
         name: str,
@@ -41,8 +43,7 @@ class LowestVariance(StoppingCriterion):
         """detector: the detector's settings (a partial); `seed` draws its pixel subset and the held-out
         pixels; average_lag: steps, or "auto": 3 / (1 - exp_weight) (300 at 0.99), 0 without averaging;
         held_out: the pixels that gate the rule (None: no gate), their error smoothed by `smoothing`."""
-        if average_lag != "auto" and (not isinstance(average_lag, int) or average_lag < 0):
-            raise InputError(f"stopping.average_lag must be a number of steps >= 0 or auto, got {average_lag!r}")
+        check_limits(self, "stopping.", name=name, average_lag=average_lag, smoothing=smoothing)
         self.name, self.average_lag = name, average_lag
         self.detector = detector(generator=torch.Generator().manual_seed(seed + 2))
         self.held_out = None if held_out is None else HeldOutSet(held_out, seed)

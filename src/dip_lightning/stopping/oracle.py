@@ -5,6 +5,7 @@ import torch
 
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
+from dip_lightning.limits import check_limits, integer, one_of, optional
 from dip_lightning.stopping.criterion import Decision, Fit, StoppingCriterion
 
 LABEL = "oracle (reads the ground truth: a bound, not a restoration)"
@@ -14,9 +15,10 @@ class BestAgainstGroundTruth(StoppingCriterion):
     """Keeps the output and its average at the best `metric` against the ground truth (checked every
     `every` steps) and stops after `patience` steps without a better one (None: runs the whole budget)."""
 
+    limits = {"metric": one_of("psnr_avg", "psnr"), "every": integer(1), "patience": optional(integer(1))}
+
     def __init__(self, metric: str, every: int, patience: int | None):
-        if metric not in ("psnr", "psnr_avg"):
-            raise InputError(f"the oracle watches psnr or psnr_avg, not {metric!r}")
+        check_limits(self, "stopping.", metric=metric, every=every, patience=patience)
         self.metric, self.every, self.patience = metric, every, patience
         self.best, self.best_step = -float("inf"), 0
         self.ground_truth: torch.Tensor | None = None
