@@ -94,14 +94,15 @@ def run_together(commands: dict, timeout: int = 600) -> dict:
     return done
 
 
-def make_net(arch: str, in_channels: int, out_channels: int, **overrides):
-    """A network from its conf/arch yaml (the one place for its defaults) with some keys changed."""
+def make_net(arch: str, in_channels: int, out_channels: int, extra: tuple[str, ...] = (), **overrides):
+    """A network from its conf/arch yaml (the one place for its defaults) with some keys changed; `extra`:
+    overrides of the config around it (a search path)."""
     changes = [
         f"arch.{key}={value!r}" if isinstance(value, str) else f"arch.{key}={value}" for key, value in overrides.items()
     ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=[f"arch={arch}", *changes])
+        cfg = compose("config", overrides=[*extra, f"arch={arch}", *changes])
     return instantiate(cfg.arch)(num_input_channels=in_channels, num_output_channels=out_channels)
 
 

@@ -71,12 +71,9 @@ def test_output_shape_range_and_stride(spec, stride):
     assert output.min() >= 0 and output.max() <= 1
 
 
-@pytest.mark.parametrize("arch", sorted(path.stem for path in (config_dir() / "arch").glob("*.yaml")))
-def test_every_network_keeps_its_contract_from_its_declared_minimum_size(arch):
-    """Every option of the arch group as shipped is a nets.Network: an image of its input's size with values
-    in [0, 1], at the smallest size it declares and one stride larger; a canvas around the smallest photo
-    is that smallest size."""
-    net = make_net(arch, 8, 3)
+def assert_keeps_the_network_contract(net) -> None:
+    """A nets.Network: an image of its input's size with values in [0, 1], at the smallest size it declares
+    and one stride larger; a canvas around the smallest photo is that smallest size."""
     assert isinstance(net, Network)
     side, stride = net.min_input_size, net.total_stride
     assert side % stride == 0
@@ -84,6 +81,39 @@ def test_every_network_keeps_its_contract_from_its_declared_minimum_size(arch):
         output = net(torch.rand(1, 8, height, width))
         assert output.shape == (1, 3, height, width) and 0 <= output.min() and output.max() <= 1
     assert Canvas.around(1, 1, stride, side).size == (side, side)
+
+
+@pytest.mark.parametrize("arch", sorted(path.stem for path in (config_dir() / "arch").glob("*.yaml")))
+def test_every_network_keeps_its_contract_from_its_declared_minimum_size(arch):
+    """Every option of the arch group as shipped."""
+    assert_keeps_the_network_contract(make_net(arch, 8, 3))
+
+
+class HalvingNet(torch.nn.Module):
+    """A newcomer's network, defined outside the package: one level down and up again (stride 2)."""
+
+    total_stride, min_input_size = 2, 2
+
+    def __init__(self, num_input_channels: int, num_output_channels: int, width: int, broken: bool = False):
+        super().__init__()
+        self.down = torch.nn.Conv2d(num_input_channels, width, 3, stride=2, padding=1)
+        self.up = torch.nn.ConvTranspose2d(width, num_output_channels, 2, stride=2 - broken)  # broken: half size
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.up(torch.relu(self.down(z))))
+
+
+def test_a_network_added_as_its_module_and_its_yaml_is_checked_by_the_same_contract(tmp_path):
+    """The two files of a new network: its module (here, HalvingNet) and its conf/arch yaml (written to a
+    config folder of the user's own, on Hydra's search path): composed as the shipped ones, the contract
+    test takes it, and refuses it once it breaks its declared stride."""
+    (tmp_path / "arch").mkdir()
+    yaml = "_target_: test_nets.HalvingNet\n_partial_: true\nwidth: 8\nbroken: false\n"
+    (tmp_path / "arch" / "halving.yaml").write_text(yaml)
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    assert_keeps_the_network_contract(make_net("halving", 8, 3, extra=[searchpath]))
+    with pytest.raises(AssertionError):
+        assert_keeps_the_network_contract(make_net("halving", 8, 3, extra=[searchpath], broken=True))
 
 
 def test_a_network_that_does_not_declare_its_sizes_is_refused_in_one_line():
