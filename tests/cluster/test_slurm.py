@@ -117,18 +117,24 @@ def test_the_scripts_say_how_to_use_them():
     assert usage.returncode == 2 and "usage:" in usage.stderr
 
 
-@pytest.mark.slow  # about 3 minutes: the job runs up to its time limit twice
+@pytest.mark.slow  # about 6 minutes: the job runs up to its time limit at least once
 def test_a_job_at_its_real_time_limit_goes_on_until_it_is_done(slurm, tmp_path):
-    # a 2-minute limit and the warning 60 s before it (SLURM may send it up to a minute early); 3000
-    # steps need about three such turns here
-    fit = ["task.num_iter=3000", "save_every=50", "checkpoint_every=100000", "seed=5"]
+    # a 2-minute limit and the warning 60 s before it (SLURM may send it up to a minute early): the job
+    # fits about a minute a turn. Its steps are sized on this machine's speed, measured first, to need
+    # about two minutes of fitting alone (more with the uninterrupted run beside it): at least one turn
+    # runs out, on a fast machine or a slow one.
+    calibration = tmp_path / "calibration"
+    assert uninterrupted(calibration, "task.num_iter=300", "save_every=null", "seed=5").wait(timeout=600) == 0
+    steps_per_second = 300 / results(calibration)["seconds"]
+    steps = max(500, round(120 * steps_per_second / 50) * 50)
+    fit = [f"task.num_iter={steps}", "save_every=50", "checkpoint_every=100000", "seed=5"]
     whole = uninterrupted(tmp_path / "whole", *fit)
-    limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=4"]
+    limits = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=8"]
     process = sweep(tmp_path, slurm, *SLURM, "hydra.launcher.cpus_per_task=2", *limits, *fit)
-    finish(process, tmp_path, timeout=900)
-    assert whole.wait(timeout=300) == 0
+    finish(process, tmp_path, timeout=1500)
+    assert whole.wait(timeout=600) == 0
     got, expected = results(tmp_path / "sweep" / "0"), results(tmp_path / "whole")
-    print(f"\ntimed out at steps {got.get('resumed_from')}; uninterrupted / requeued:")
+    print(f"\n{steps} steps, timed out at steps {got.get('resumed_from')}; uninterrupted / requeued:")
     print({name: (expected[name], got[name]) for name in SCORES})
     assert got.get("resumed_from") and {name: got[name] for name in SCORES} == {name: expected[name] for name in SCORES}
     [log] = (tmp_path / "sweep").glob(".submitit/*/*_0_log.err")
