@@ -47,6 +47,7 @@ from dip_lightning.data.images import load_image, save_png
 from dip_lightning.data.tiles import TileGrid
 from dip_lightning.hardware.precision import compute_dtype, resolve_precision
 from dip_lightning.hardware.preflight import tile_cost
+from dip_lightning.run.results import RunRecord
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -90,7 +91,7 @@ def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
 
 
 def tile_records(folders: list[Path]) -> list[dict]:
-    return [json.loads((folder / "results.json").read_text()) for folder in folders]
+    return [RunRecord.read(folder).to_json() for folder in folders]
 
 
 def one_worker(folder: Path, photo: Path, steps: int) -> dict:

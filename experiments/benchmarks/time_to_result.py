@@ -18,7 +18,6 @@ Writes time_to_result.md beside this script.
 
 import argparse
 import datetime
-import json
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from suite import report_header
 
 from dip_lightning.config.resolvers import register_resolvers
 from dip_lightning.data.images import load_image, resize, save_png
+from dip_lightning.run.results import RunRecord
 
 SIGMA, REFERENCE_BUDGET = 25, 3000
 
@@ -69,7 +69,7 @@ def main() -> None:
     clock = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     seconds = time.perf_counter() - clock
-    record = json.loads((folder / "run" / "results.json").read_text())
+    record = RunRecord.read(folder / "run").to_json()
 
     lines = report_header(
         f"Time to a result: the default run on a user's {args.size} px photo against the reference loop's budget",
