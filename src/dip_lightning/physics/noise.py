@@ -1,6 +1,18 @@
-"""Noise models: how an observation departs from A(x) in a synthetic experiment."""
+"""Noise models: how an observation departs from A(x) in a synthetic experiment.
+
+Each model says in `zero_mean` whether its observation is A(x) plus noise of mean zero, E[y | x] = A(x)
+at every value (Gaussian, ignoring its clipping at 0 and 1; Poisson; Poisson-Gaussian; speckle), or not
+(impulse noise, JPEG, the paper's fig. 2 corruptions). Where it is, the expected error of a restoration
+against the observation at pixels the fit did not use is its error against A(x) plus a term that does
+not depend on it (stopping/held_out.py), for the squared error and for the data terms of
+losses/data_terms.py matched to the noise; where it is not, only the data term matched to the noise
+(the absolute error, for impulse noise) has its minimum at the clean value.
+
+The camera-like models (Poisson, Poisson-Gaussian, speckle) are not clipped: their likelihoods need the
+counts, and a clipped observation is no longer of mean A(x) near 0 and 1."""
 
 import io
+import math
 
 import torch
 from PIL import Image
@@ -13,6 +25,7 @@ class GaussianNoise:
     """clip(y + N(0, (sigma / 255)^2), 0, 1): clipped but not quantised, as the reference."""
 
     limits = {"sigma": number(0)}  # 0-255 units
+    zero_mean = True  # ignoring the clipping, which raises the mean near 0 and lowers it near 1
 
     def __init__(self, sigma: float):
         check_limits(self, sigma=sigma)
@@ -27,6 +40,7 @@ class JpegCompression:
     """The image saved as a JPEG of `quality` (1-100) and read back: blocks, ringing, lost colour."""
 
     limits = {"quality": integer(1, 100)}
+    zero_mean = False  # deterministic: its error is a function of the image
 
     def __init__(self, quality: int):
         check_limits(self, "JPEG ", quality=quality)
@@ -46,6 +60,8 @@ class ShuffledPixels:
     """The image's pixels (all channels together) in a random order: its statistics without its
     structure (the paper's fig. 2, "pixel shuffle")."""
 
+    zero_mean = False
+
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         order = torch.randperm(y.shape[-2] * y.shape[-1], generator=generator)
         return y.flatten(-2)[..., order].reshape(y.shape)
@@ -54,5 +70,106 @@ class ShuffledPixels:
 class UniformNoise:
     """U(0, 1) noise in place of the image (the paper's fig. 2, "U(0, 1) noise")."""
 
+    zero_mean = False
+
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torch.rand(y.shape, generator=generator)
+
+
+class PoissonNoise:
+    """Photon (shot) noise: y = Poisson(peak * x) / peak, `peak` the expected photon count at white (> 0).
+    Mean x, variance x / peak; not clipped (the likelihood needs the counts: y * peak is an integer)."""
+
+    limits = {"peak": number(above=0)}
+    zero_mean = True
+
+    def __init__(self, peak: float):
+        check_limits(self, peak=peak)
+        self.peak = peak
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        counts = torch.poisson(y.clamp_min(0) * self.peak, generator=generator)
+        return counts / self.peak
+
+
+class PoissonGaussianNoise:
+    """A raw sensor's noise, the model of Foi, Trimeche, Katkovnik & Egiazarian (2008, "Practical
+    Poissonian-Gaussian noise modeling and fitting for single-image raw-data"): y = gain * Poisson(x / gain)
+    + N(0, (sigma / 255)^2): photon noise of `gain` (> 0, in [0, 1] image units per photon: 1 / the count at
+    white) and signal-independent read-out noise of `sigma` (0-255 units, as GaussianNoise's). Mean x,
+    variance gain * x + (sigma / 255)^2; not clipped."""
+
+    limits = {"gain": number(above=0), "sigma": number(0)}
+    zero_mean = True
+
+    def __init__(self, gain: float, sigma: float):
+        check_limits(self, gain=gain, sigma=sigma)
+        self.gain, self.sigma = gain, sigma
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        photons = torch.poisson(y.clamp_min(0) / self.gain, generator=generator)
+        readout = torch.randn(y.shape, generator=generator, dtype=y.dtype) * (self.sigma / 255.0)
+        return photons * self.gain + readout
+
+
+class SpeckleNoise:
+    """Multiplicative speckle of a coherent imager (SAR, ultrasound, laser) averaged over `looks`
+    independent looks (> 0, real-valued allowed): y = x * n, n ~ Gamma(shape=looks, scale=1/looks).
+    Mean x, variance x^2 / looks; not clipped. The Gamma variates are drawn from the run's generator
+    (standard_gamma: torch's own sampler takes no generator)."""
+
+    limits = {"looks": number(above=0)}
+    zero_mean = True
+
+    def __init__(self, looks: float):
+        check_limits(self, looks=looks)
+        self.looks = looks
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        speckle = standard_gamma(self.looks, y.shape, generator) / self.looks
+        return y * speckle.to(y.dtype)
+
+
+class ImpulseNoise:
+    """Salt and pepper: each value (each channel of each pixel on its own, the classical definition, as
+    scikit-image's random_noise(mode="s&p")) replaced with probability `fraction` by 0 or by 1, with
+    equal chance; the others kept. Not of mean x (E[y | x] = (1 - fraction) * x + fraction / 2): its
+    matched data term is the absolute error, whose expectation (1 - fraction) |f - x| + fraction / 2 is
+    lowest at f = x."""
+
+    limits = {"fraction": number(0, below=1)}
+    zero_mean = False
+
+    def __init__(self, fraction: float):
+        check_limits(self, fraction=fraction)
+        self.fraction = fraction
+
+    def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        draw = torch.rand(y.shape, generator=generator)  # one uniform per value: < fraction / 2 pepper, ...
+        pepper, salt = draw < self.fraction / 2, draw < self.fraction  # ... in [fraction / 2, fraction) salt
+        return torch.where(pepper, 0.0, torch.where(salt, 1.0, y)).to(y.dtype)
+
+
+def standard_gamma(shape: float, size: torch.Size | tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Gamma(shape, scale=1) variates (float64) from `generator` alone, by Marsaglia & Tsang (2000, "A
+    simple method for generating gamma variables", ACM TOMS 26(3)): for shape a >= 1, with d = a - 1/3 and
+    c = 1 / sqrt(9 d), draw z ~ N(0, 1), u ~ U(0, 1), v = (1 + c z)^3 and accept d * v where v > 0 and
+    log u < z^2 / 2 + d - d v + d log v (over 95 % are accepted); the rejected are drawn again, in rounds,
+    so the draw depends on the generator's state alone. For a < 1, their boost: Gamma(a) =
+    Gamma(a + 1) * U^(1 / a)."""
+    count = math.prod(size)
+    boosted = shape < 1
+    d = (shape + 1 if boosted else shape) - 1 / 3
+    c = 1 / math.sqrt(9 * d)
+    values = torch.empty(count, dtype=torch.float64)
+    pending = torch.arange(count)
+    while pending.numel():
+        z = torch.randn(pending.numel(), generator=generator, dtype=torch.float64)
+        u = torch.rand(pending.numel(), generator=generator, dtype=torch.float64)
+        v = (1 + c * z) ** 3
+        accepted = (v > 0) & (u.log() < z * z / 2 + d - d * v + d * v.clamp_min(1e-300).log())
+        values[pending[accepted]] = d * v[accepted]
+        pending = pending[~accepted]
+    if boosted:
+        values *= torch.rand(count, generator=generator, dtype=torch.float64) ** (1 / shape)
+    return values.view(tuple(size))
