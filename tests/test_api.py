@@ -19,7 +19,6 @@ from hydra.core.hydra_config import HydraConfig
 from PIL import Image
 
 from dip_lightning import Restoration, restore
-from dip_lightning.api import as_tensor
 from dip_lightning.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,30 +125,6 @@ def test_a_gpu_the_machine_does_not_have_raises_input_error_and_is_recorded(tmp_
     assert "use trainer.accelerator=auto or cpu" in str(refused.value)
     record = json.loads((tmp_path / "gpu" / "results.json").read_text())
     assert record["status"] == f"failed: InputError: {refused.value}"
-
-
-@pytest.mark.parametrize(
-    "picture, message",
-    [
-        (np.full((8, 8, 3), 255.0), r"values in \[255, 255\]: pixels are in \[0, 1\]"),
-        (np.zeros((8, 8), np.int64), "int64: give uint8"),
-        (torch.zeros(2, 3, 8, 8), "a batch of 2 pictures"),
-        (torch.zeros(8, 8, 3), r"shape \(8, 8, 3\): give a gray or RGB\(A\) picture as \(C, H, W\)"),
-        (torch.full((3, 8, 8), float("nan")), "NaN"),
-        (42, "must be a path, a PIL image, a numpy array or a tensor, not int"),
-    ],
-)
-def test_a_picture_that_is_not_one_is_refused_in_one_line(picture, message):
-    with pytest.raises(InputError, match=message):
-        as_tensor(picture, "observed")
-
-
-def test_pictures_become_the_tensors_a_file_gives():
-    gray16 = as_tensor(np.full((4, 5), 65535, np.uint16))
-    assert gray16.shape == (1, 4, 5) and gray16.max() == 1.0
-    rgba = as_tensor(np.zeros((4, 5, 4), np.uint8))
-    assert rgba.shape == (3, 4, 5)
-    assert as_tensor(torch.ones(4, 5, dtype=torch.bool)).dtype == torch.float32
 
 
 def test_an_inpainting_mask_in_memory_is_the_known_pixels(tmp_path, photo):

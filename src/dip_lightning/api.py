@@ -31,13 +31,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from PIL import Image
 
 from dip_lightning import train
-from dip_lightning.build import IN_MEMORY, read_pictures
+from dip_lightning.build import read_pictures
 from dip_lightning.config.command_line import checked_arguments
 from dip_lightning.config.composition import composed
 from dip_lightning.config.schema import check_config
 from dip_lightning.data.folders import quoted
 from dip_lightning.data.images import EMBEDDED, to_pil
-from dip_lightning.data.photo import PhotoFormat, pil_to_photo
+from dip_lightning.data.in_memory import Picture, as_photo, as_tensor
+from dip_lightning.data.photo import PhotoFormat
+from dip_lightning.data.run_pictures import IN_MEMORY
 from dip_lightning.errors import InputError
 from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.run.folder import METRICS_FILE
@@ -45,7 +47,6 @@ from dip_lightning.tiled import RESTORATION_FILE
 
 log = logging.getLogger(__name__)
 
-Picture = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # the command line's (Hydra's) format
 
 
@@ -185,7 +186,7 @@ class _KeepModule(pl.Callback):
 # ----- the command line's overrides, and the pictures given in memory ------------------------------------
 def _arguments(pictures: dict, settings: dict, overrides: Sequence[str], scratch: Path) -> tuple[list[str], dict]:
     """The command line's overrides for restore()'s arguments, and the pictures in memory that
-    build.read_images reads instead of files (a mask in memory goes through a PNG in `scratch`)."""
+    data/run_pictures.py reads instead of files (a mask in memory goes through a PNG in `scratch`)."""
     if isinstance(overrides, str):
         raise InputError(f"overrides is a list of strings, e.g. [{overrides!r}]")
     arguments = [f"{key}={value}" for key, value in settings.items() if value is not None]
@@ -213,73 +214,12 @@ def _is_path(picture) -> bool:
 
 def _source(picture: Picture, key: str, given: dict) -> str:
     """The override's value for a picture: its path, or a name for one in memory (then kept in `given`,
-    which build.read_images reads instead of a file)."""
+    which data/run_pictures.py reads instead of a file)."""
     if _is_path(picture):
         return quoted(str(picture))
     given[key] = as_photo(picture, key)
     name = getattr(picture, "filename", "") or f"{type(picture).__module__.split('.')[0]} {type(picture).__name__}"
     return quoted(f"{IN_MEMORY}{name}")
-
-
-def as_tensor(picture: Picture, what: str = "picture") -> torch.Tensor:
-    """A PIL image, a numpy array (H, W) or (H, W, C), or a tensor (C, H, W) or (1, C, H, W) as the
-    (C, H, W) float tensor in [0, 1] a file would give (C = 1 or 3: an alpha channel is set apart, see
-    as_photo). Integers are 8-bit (16-bit for uint16); floats must already be in [0, 1]."""
-    return as_photo(picture, what)[0]
-
-
-def as_photo(picture: Picture, what: str = "picture") -> tuple[torch.Tensor, PhotoFormat]:
-    """The picture as as_tensor gives it, and its format: its alpha (a fourth channel), 16 bits for uint16
-    and float pixels, 8 for the others; the restoration is written back so."""
-    if isinstance(picture, Image.Image):
-        return pil_to_photo(picture, what)
-    if isinstance(picture, np.ndarray):
-        deep = picture.dtype == np.uint16 or np.issubdtype(picture.dtype, np.floating)
-        array = _unit_range(picture, what)
-        tensor = torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 0) if array.ndim == 3 else array))
-    elif isinstance(picture, torch.Tensor):
-        tensor = picture.detach().cpu()
-        deep = tensor.is_floating_point()
-        if tensor.ndim == 4:
-            if tensor.shape[0] != 1:
-                raise InputError(f"{what} is a batch of {tensor.shape[0]} pictures: restore() fits one at a time")
-            tensor = tensor[0]
-        tensor = torch.from_numpy(
-            _unit_range((tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy(), what)
-        )
-    else:
-        kind = type(picture).__name__
-        raise InputError(f"{what} must be a path, a PIL image, a numpy array or a tensor, not {kind}")
-    if tensor.ndim == 2:
-        tensor = tensor[None]
-    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
-        layout = "(H, W, C)" if isinstance(picture, np.ndarray) else "(C, H, W)"
-        raise InputError(f"{what} has shape {tuple(picture.shape)}: give a gray or RGB(A) picture as {layout}")
-    colour, alpha = tensor[:3].contiguous(), tensor[3:].contiguous() if tensor.shape[0] == 4 else None
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[tensor.shape[0]]
-    bits = 16 if deep else 8
-    mode = ("I;16" if mode == "L" else f"{mode};16") if deep else mode
-    return colour, PhotoFormat(mode, bits, alpha)
-
-
-def _unit_range(array: np.ndarray, what: str) -> np.ndarray:
-    """Pixels as float32 in [0, 1]: 8-bit and 16-bit integers scaled, floats checked."""
-    if array.dtype == np.bool_:
-        return array.astype(np.float32)
-    if array.dtype in (np.uint8, np.uint16):
-        return array.astype(np.float32) / np.iinfo(array.dtype).max
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"{what} is {array.dtype}: give uint8 (0-255), uint16 or float (0-1) pixels")
-    array = array.astype(np.float32)
-    if not np.isfinite(array).all():
-        raise InputError(f"{what} holds NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    if low < 0 or high > 1:
-        raise InputError(
-            f"{what} has values in [{low:.3g}, {high:.3g}]: pixels are in [0, 1] (divide 8-bit values by 255, "
-            "clip a noisy picture with .clip(0, 1))"
-        )
-    return array
 
 
 # ----- the config, the folder and the process's state -----------------------------------------------------

@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from dip_lightning.data.images import cut_photo, load_image, load_photo
-from dip_lightning.data.photo import PLAIN, PhotoFormat
+from dip_lightning.data.photo import PLAIN
+from dip_lightning.data.run_pictures import read_images, read_input_image
 from dip_lightning.data.tiles import TileGrid
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.optim import flattens_gradients
@@ -72,64 +72,12 @@ def _input_errors():
         raise _missing(error) from None
 
 
-IN_MEMORY = "in memory: "  # how a run's config names a picture the Python API was given as data, not a file
-
-
-def read_images(cfg: DictConfig, physics: Physics, given: dict | None = None) -> dict:
-    """The run's pictures: a clean `image` to corrupt, or a user's `observed` one and its `ground_truth`,
-    and `photo_format`, how the clean image or the observation was stored (the restoration is written back
-    so). image.center_crop cuts every image read; image.max_size shrinks only a clean image (shrinking an
-    observation would change its noise), see conf/image. `given` holds pictures already in memory (the
-    Python API's: "image", "observed", "ground_truth" -> ((C, H, W) tensor, PhotoFormat)), cut as if read
-    from files."""
-    given = given or {}
-    center_crop = cfg.image.get("center_crop")
-    if cfg.get("observed_dir") is not None and cfg.observed is None:  # -m observed_dir=a,b: jobs without a photo
-        raise InputError("observed_dir= takes one folder, whose photos the sweep restores: one command per folder")
-    if cfg.observed is None:
-        if cfg.ground_truth is not None:
-            raise InputError("ground_truth= scores a user's observed= image; give observed= too")
-        if "image" in given:
-            image, photo = cut_photo(*given["image"], cfg.image.get("max_size"), center_crop)
-        else:
-            _refuse_in_memory("image.source", cfg.image.get("source"))
-            image, photo = instantiate(cfg.image)
-        return {"image": image, "photo_format": photo}
-    if cfg.ground_truth is not None and physics.scale > 1 and center_crop:
-        raise InputError("image.center_crop would cut a low-resolution observation and its ground truth apart")
-
-    def read(key: str) -> tuple[torch.Tensor, PhotoFormat]:
-        if key in given:
-            return cut_photo(*given[key], None, center_crop)
-        _refuse_in_memory(key, cfg[key])
-        return load_photo(cfg[key], None, center_crop)
-
-    truth = read("ground_truth")[0] if cfg.ground_truth is not None else None
-    observed, photo = read("observed")
-    return {"observed": observed, "ground_truth": truth, "photo_format": photo}
-
-
-def _refuse_in_memory(key: str, value) -> None:
-    """A run of the Python API with a picture given as data, started again without it (its folder resumed
-    from the command line): no file holds that picture, so say how to go on."""
-    if isinstance(value, str) and value.startswith(IN_MEMORY):
-        raise InputError(
-            f"{key} was a picture given to restore() in Python ({value}), and no file holds it: to go on with "
-            "that run, call restore() again with the same pictures and output_dir=its folder; from the command "
-            f"line, give {key}=PATH"
-        )
-
-
-def _loader(cfg: DictConfig):
-    return functools.partial(load_image, max_size=None, center_crop=cfg.image.get("center_crop"))
-
-
 def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
     """The task's physics and its problem (the observation the fit would see, its ground truth, the crop),
     as the module of the same config makes them, without building the module."""
     with _input_errors():
         physics, prior = instantiate(cfg.task.physics), instantiate(cfg.prior)
-        images = read_images(cfg, physics)
+        images = read_images(cfg, physics.scale)
         source = images.get("image", images.get("observed"))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # as the module: the network's shape is what matters here
@@ -149,7 +97,7 @@ def build_module(
 ) -> DeepImagePrior:
     """The LightningModule of the task, with its physics, parametrisation, loss, optimizer and images,
     from the config alone; with cfg.check_fit, refused before it allocates when it cannot fit in memory
-    (`dtype`: the precision the fit computes in; `images`: pictures in memory, see read_images;
+    (`dtype`: the precision the fit computes in; `images`: pictures in memory, see data/run_pictures.py;
     `memory_format`: the deep prior's layout, see hardware/layout.py)."""
     with _input_errors():
         task = cfg.task
@@ -157,10 +105,10 @@ def build_module(
         loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
         _check_combination(cfg, physics, prior, loss)
-        images = read_images(cfg, physics, images)
+        images = read_images(cfg, physics.scale, images)
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others
-            prior = functools.partial(prior, input_image=_loader(cfg)(settings["input_image"]))
+            prior = functools.partial(prior, input_image=read_input_image(cfg, settings["input_image"]))
         if prior.func is DeepPrior and not (cfg.restarts > 1 and restarts_batched(cfg)):  # vmap: NCHW (layout.py)
             prior = functools.partial(prior, memory_format=memory_format)
         if cfg.check_fit and choice("prior", "deep") == "deep":
@@ -256,7 +204,7 @@ def read_pictures(cfg: DictConfig, given: dict | None = None) -> dict:
     """The run's pictures, read once, as the `given` pictures build_module and the tiles take (name ->
     (tensor, PhotoFormat)): the clean image, or the observation and its ground truth."""
     with _input_errors():
-        images = read_images(cfg, instantiate(cfg.task.physics), given)
+        images = read_images(cfg, instantiate(cfg.task.physics).scale, given)
     photo = images.pop("photo_format")
     return {
         name: (image, photo if name != "ground_truth" else PLAIN) for name, image in images.items() if image is not None

@@ -64,7 +64,7 @@ EXIT_BAD_INPUT, EXIT_FAILED, EXIT_CTRL_C, EXIT_SIGTERM = 2, 1, 130, 143
 def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[pl.Callback] = ()) -> dict:
     """Restore one image, whole or in tiles (tiled.py); return its record as results.json holds it (the
     JSON object of run/results.py's RunRecord). The Python API (api.py) gives `images` already in memory
-    (see build.read_images) and callbacks of its own, after the run's."""
+    (see data/run_pictures.py) and callbacks of its own, after the run's."""
     check_accelerator(cfg.trainer.accelerator)  # a device that is not here: one line, before anything is chosen for it
     if where := placement():
         log.info(f"running as {where}")
