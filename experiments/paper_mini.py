@@ -87,7 +87,7 @@ def kept_sections(report: Path) -> tuple[dict[str, str], str]:
 
 
 def table(preset: str) -> str:
-    command = [sys.executable, "-m", "dip_lightning.paper_table", str(SWEEPS / preset)]
+    command = [sys.executable, "-m", "dip_lightning", "paper-table", str(SWEEPS / preset)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         print(done.stderr, file=sys.stderr)

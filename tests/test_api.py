@@ -154,7 +154,7 @@ restore(np.load(sys.argv[2]), overrides=sys.argv[3:], output_dir=sys.argv[1], pr
 
 @pytest.mark.sweeps
 def test_a_fit_of_a_picture_in_memory_killed_half_way_goes_on_when_restore_is_called_again(tmp_path, photo):
-    """No file holds a picture given as data: `python -m dip_lightning.resume` says so in one line (exit 2)
+    """No file holds a picture given as data: `python -m dip_lightning resume` says so in one line (exit 2)
     and how to go on, and restore() called again with the same picture and folder goes on from the
     checkpoint to the uninterrupted fit's result."""
     picture = photo[:32, :48].astype(np.float32) / 255
@@ -164,7 +164,7 @@ def test_a_fit_of_a_picture_in_memory_killed_half_way_goes_on_when_restore_is_ca
     script = [sys.executable, "-c", KILLED_HALF_WAY, str(folder), str(tmp_path / "picture.npy"), *settings]
     killed = subprocess.run(script, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9 and (folder / "checkpoint.ckpt").is_file(), killed.stderr
-    command_line = [sys.executable, "-m", "dip_lightning.resume", str(folder)]
+    command_line = [sys.executable, "-m", "dip_lightning", "resume", str(folder)]
     refused = subprocess.run(command_line, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     said = refused.stdout + refused.stderr
     assert refused.returncode == 2 and "Traceback" not in said

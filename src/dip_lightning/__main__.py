@@ -1,4 +1,4 @@
-from dip_lightning.train import main
+from dip_lightning.cli.commands import main
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ a run's restoration is (`restored.png`, `restored_avg.png` in the photo's mode a
 the photo beside its tiles' runs: the stitched pictures and the tile table).
 
 A tile that has finished is never fitted again: the same command in the same folder (or
-`python -m dip_lightning.resume RUN_DIR`) goes on with the first unfinished tile, from its checkpoint. A tile
+`python -m dip_lightning resume RUN_DIR`) goes on with the first unfinished tile, from its checkpoint. A tile
 that fails ends the run: its record says which, and one line says how to go on."""
 
 import copy
@@ -113,7 +113,7 @@ def fit_tiles(cfg: DictConfig, grid: TileGrid, scale: int, pictures: dict, fit: 
                 _record(cfg, grid, [*entries, entry], pictures, None, started, scale)
                 raise InputError(
                     f"tile {index + 1} of {len(grid)} did not finish ({entry.status}); the finished "
-                    f"tiles are kept: go on with python -m dip_lightning.resume {cfg.output_dir}"
+                    f"tiles are kept: go on with python -m dip_lightning resume {cfg.output_dir}"
                 )
         else:
             log.info(f"tile {index + 1} of {len(grid)} ({where}) had finished: kept")

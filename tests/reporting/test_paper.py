@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import SHARED_DATA
 
-from dip_lightning import paper_table
+from dip_lightning.cli import paper_table
 from dip_lightning.data.folders import dataset_files, image_files
 from dip_lightning.data.images import load_image, to_pil
 from dip_lightning.errors import InputError
@@ -59,7 +59,7 @@ def test_a_preset_swept_over_a_folder_is_tabled_beside_the_paper_and_the_baselin
     command += [f"dataset_dir={tmp_path / 'data'}", f"hydra.sweep.dir={sweep}", "callbacks.progress_bar.refresh_rate=0"]
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=600)
     table = subprocess.run(
-        [sys.executable, "-m", "dip_lightning.paper_table", str(sweep)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "dip_lightning", "paper-table", str(sweep)], capture_output=True, text=True, timeout=600
     )
     assert table.returncode == 0, table.stderr
     rows = list(csv.DictReader((sweep / "paper_table.csv").open()))

@@ -16,10 +16,10 @@ from omegaconf import OmegaConf
 from PIL import Image
 from sweep_jobs import SIZE, finished, fit_rows, make_job
 
+from dip_lightning.cli.summary import main
 from dip_lightning.reporting.summary import GAP, SweepSummary, summarize, sweep_curves_figure
 from dip_lightning.reporting.sweep import overrides_that_differ
 from dip_lightning.run.comparison import side_by_side
-from dip_lightning.summary import main
 
 RED, GREEN, BLUE, GREY = (200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)
 LOG_ERROR = "[2026-01-01 10:00:01,000][dip_lightning.train][ERROR] - FileNotFoundError: image file not found: x.png"
@@ -164,7 +164,7 @@ def test_command_line_prints_the_table(sweep, tmp_path, capsys):
 def test_command_line_on_a_missing_folder_says_so_in_one_line(tmp_path):
     missing = tmp_path / "nowhere"
     result = subprocess.run(
-        [sys.executable, "-m", "dip_lightning.summary", str(missing)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "dip_lightning", "summary", str(missing)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {missing} does not exist"]
@@ -190,7 +190,7 @@ def test_callback_summarises_the_sweep_and_never_raises(sweep, tmp_path, caplog)
 def test_callback_logs_a_failed_jobs_error_for_its_row(sweep, tmp_path, caplog):
     job_return = JobReturn()
     job_return.status, job_return.return_value = JobStatus.FAILED, RuntimeError("out of\nmemory")
-    with caplog.at_level(logging.ERROR, logger="dip_lightning.summary"):
+    with caplog.at_level(logging.ERROR, logger="dip_lightning.reporting.summary"):
         SweepSummary().on_job_end(hydra_config(sweep, tmp_path), job_return)
     assert [record.getMessage() for record in caplog.records] == ["RuntimeError: out of memory"]
     assert (sweep / "summary.md").is_file()

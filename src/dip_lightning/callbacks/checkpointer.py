@@ -36,7 +36,7 @@ class Checkpointer(pl.Callback):
         if self.every_n_steps and isinstance(exception, SIGTERMException):
             self.save(trainer)
         if self.path.is_file():
-            log.warning(f"resume it with: python -m dip_lightning.resume {self.path.parent}")
+            log.warning(f"resume it with: python -m dip_lightning resume {self.path.parent}")
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         try:

@@ -8,7 +8,7 @@ Super-resolution is scored twice, in RGB over the whole image (as the rest of th
 paper's protocol (Y channel of ITU-R BT.601, a 4 px / 5 px border shave: sr_eval.py), on the saved 8-bit
 pictures as the paper's [R] numbers were.
 
-    python -m dip_lightning.paper_table multirun/paper_denoise/<date> [MORE ...] [--report experiments/RESULTS.md]
+    python -m dip_lightning paper-table multirun/paper_denoise/<date> [MORE ...] [--report experiments/RESULTS.md]
 """
 
 import csv

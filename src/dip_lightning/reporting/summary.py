@@ -2,7 +2,7 @@
 metric the sweep optimised) written into its folder as `summary.md` and `summary.csv`, beside
 `summary_grid.png` (every job's restoration) and `summary_curves.png` (every job's PSNR curve).
 
-    python -m dip_lightning.summary multirun/2024-05-01_12-00-00 [FOLDER ...]
+    python -m dip_lightning summary multirun/2024-05-01_12-00-00 [FOLDER ...]
 
 `SweepSummary` is the Hydra callback that writes it as a sweep goes on and when it ends."""
 

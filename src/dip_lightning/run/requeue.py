@@ -4,7 +4,7 @@ limit (hydra.launcher.max_num_timeout times); Ray starts a task again on another
 dies. Each time the job's command starts from the beginning, in the same run folder. So:
 
 - every checkpoint holds the config of its run, and a run whose folder holds a checkpoint of its own
-  config goes on from it by itself, as `python -m dip_lightning.resume` does by hand; a checkpoint of
+  config goes on from it by itself, as `python -m dip_lightning resume` does by hand; a checkpoint of
   another config is refused in one line (two runs must not share a folder);
 - SIGTERM, which SLURM sends on preemption and requeue, already stops the fit after its step with a
   checkpoint (Lightning's handler and callbacks/checkpointer.py);
@@ -55,7 +55,7 @@ def preempt_signal() -> signal.Signals:
 def resume_own_checkpoint(cfg: DictConfig) -> None:
     """Sets cfg.resume to the checkpoint in the run's folder when it belongs to this config (a job that
     was stopped and started again); refuses one of another config. A resume given on the command line
-    (python -m dip_lightning.resume) is kept as it is."""
+    (python -m dip_lightning resume) is kept as it is."""
     if cfg.get("resume"):
         return
     path = Path(cfg.output_dir) / CHECKPOINT_FILE

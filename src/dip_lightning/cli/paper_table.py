@@ -1,4 +1,4 @@
-"""`python -m dip_lightning.paper_table SWEEP... [--report FILE]`: a paper preset's sweep tabled beside the
+"""`python -m dip_lightning paper-table SWEEP... [--report FILE]`: a paper preset's sweep tabled beside the
 paper's numbers and classical baselines on the same inputs (paper_table.md / .csv in each sweep)."""
 
 import argparse
@@ -13,7 +13,7 @@ from dip_lightning.reporting.paper_table import write_table
 
 def main(argv: list[str] | None = None) -> int:
     description = __doc__.split(": ", 1)[1].split(" (")[0]
-    parser = argparse.ArgumentParser(prog="python -m dip_lightning.paper_table", description=description)
+    parser = argparse.ArgumentParser(prog="python -m dip_lightning paper-table", description=description)
     parser.add_argument("sweeps", nargs="+", type=Path, metavar="SWEEP", help="a paper preset's multirun folder")
     parser.add_argument("--report", type=Path, help="also write all the tables into this markdown file")
     parser.add_argument("--header", default="", help="text above the tables in the report (machine, command)")
@@ -32,7 +32,3 @@ def main(argv: list[str] | None = None) -> int:
         text = "\n".join([args.header, *markdown]) + "\n"
         write_atomically(args.report, lambda handle: handle.write(text.encode()))
     return 2 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m dip_lightning.summary FOLDER...`: the table, grid and curves of a sweep, again, of any folder of runs."""
+"""`python -m dip_lightning summary FOLDER...`: the table, grid and curves of a sweep, again, of any folder of runs."""
 
 import argparse
 import sys
@@ -10,7 +10,7 @@ from dip_lightning.reporting.summary import summarize
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dip_lightning.summary",
+        prog="python -m dip_lightning summary",
         description="Summarise sweeps: a table of their jobs, best first (summary.md, summary.csv), "
         "their restorations (summary_grid.png) and PSNR curves (summary_curves.png), written into each FOLDER.",
     )
@@ -23,7 +23,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             exit_code = 2
     return exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m dip_lightning.resume RUN_DIR [OVERRIDES...]`: go on with a run that was killed half way,
+"""`python -m dip_lightning resume RUN_DIR [OVERRIDES...]`: go on with a run that was killed half way,
 from the last checkpoint in its folder, with the overrides it was started with (a job of a sweep too).
 The run ends as it would have without the interruption, in the same folder."""
 
@@ -25,20 +25,17 @@ def resume_arguments(run_dir: Path, extra: list[str]) -> list[str]:
     return [*overrides, f"hydra.run.dir={run_dir}", *resume, *extra]
 
 
-def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        sys.exit(0 if len(sys.argv) >= 2 else 2)
+        return 0 if argv else 2
     try:
-        arguments = resume_arguments(Path(sys.argv[1]).expanduser().resolve(), sys.argv[2:])
+        arguments = resume_arguments(Path(argv[0]).expanduser().resolve(), argv[1:])
     except FileNotFoundError as error:
         print(f"FileNotFoundError: {error}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     from dip_lightning.train import main as train
 
     sys.argv = [sys.argv[0], *arguments]
-    train()
-
-
-if __name__ == "__main__":
-    main()
+    train()  # ends the process with the fit's exit code
+    return 0
