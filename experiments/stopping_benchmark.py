@@ -38,9 +38,9 @@ DATA = ROOT.parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent
 WINDOW = 100
 LAG = 300  # ES-WMV's average_lag=auto at exp_weight 0.99
-SIGMA_50 = ["task.sigma=50", "task.reg_noise_std=0.05"]  # the reference: reg_noise_std 1/20 for sigma 50
+SIGMA_50 = ["task.sigma=50", "prior.reg_noise_std=0.05"]  # the reference: reg_noise_std 1/20 for sigma 50
 INPAINT = ["task=inpaint", "mask=bernoulli"]
-SR_X8 = ["task=sr", "task.factor=8", "task.reg_noise_std=0.05"]  # the reference's x8 noise; 2000 of its 4000 steps
+SR_X8 = ["task=sr", "task.factor=8", "prior.reg_noise_std=0.05"]  # the reference's x8 noise; 2000 of its 4000 steps
 # name -> (half, overrides, budget, image, crop size, also fit without held-out pixels)
 # cheap cases first: an analysis of what has finished is already a report. Denoising runs the paper text's
 # 1800 steps (the notebook's 3000 for the first two cases), inpainting 2000 of the paper's 6001.

@@ -40,7 +40,7 @@ def test_backtracking_restores_the_last_good_parameters():
 
 
 def test_output_average_is_the_exponential_average_of_the_outputs(configure):
-    module = build_module(configure("task.num_iter=3", *TINY_NET, "task.reg_noise_std=0"))
+    module = build_module(configure("task.num_iter=3", *TINY_NET, "prior.reg_noise_std=0"))
     outputs = []
 
     class Record(pl.Callback):
@@ -63,7 +63,7 @@ def test_output_average_is_the_exponential_average_of_the_outputs(configure):
 
 
 def test_input_noise_is_redrawn_every_step_and_seeded(configure):
-    prior = build_module(configure("task.reg_noise_std=0.05")).prior
+    prior = build_module(configure("prior.reg_noise_std=0.05")).prior
     prior.net = torch.nn.Identity()  # to see the perturbed input itself
     generator = torch.Generator().manual_seed(1)
     first, second = prior(prior.z, generator), prior(prior.z, generator)
@@ -140,7 +140,7 @@ def test_snapshots_are_written_while_running(fit):
 
 
 def test_lbfgs_option_keeps_fitting_after_its_adam_warm_up(fit):
-    common = ["optimizer=lbfgs", "optimizer.warmup_steps=3", *TINY_NET, "task.reg_noise_std=0"]
+    common = ["optimizer=lbfgs", "optimizer.warmup_steps=3", *TINY_NET, "prior.reg_noise_std=0"]
     warmed_up = fit(*common, "task.num_iter=3")
     results = fit(*common, "task.num_iter=15")
     assert results["steps"] == 15

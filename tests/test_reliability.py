@@ -195,7 +195,7 @@ def test_a_nan_in_one_restart_undoes_that_fit_alone(configure, monkeypatch, batc
         with monkeypatch.context() as patch:
             if poison:
                 patch.setattr(Loss, "forward", forward)
-            overrides = [*TINY, "restarts=2", f"restarts_batched={batched}", "task.reg_noise_std=0"]
+            overrides = [*TINY, "restarts=2", f"restarts_batched={batched}", "prior.reg_noise_std=0"]
             module = build_module(configure(*overrides, "task.num_iter=10", "task.backtrack_db=5"))
             quiet = dict(enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
             pl.Trainer(max_steps=10, logger=False, **quiet).fit(module)
@@ -255,7 +255,7 @@ def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
     killed.wait()
     assert json.loads((tmp_path / "killed" / "results.json").read_text())["status"] == "running"
     resumed = subprocess.run(
-        [sys.executable, "-m", "dip_lightning.resume", str(tmp_path / "killed")], cwd=tmp_path, capture_output=True
+        [sys.executable, "-m", "dip_lightning", "resume", str(tmp_path / "killed")], cwd=tmp_path, capture_output=True
     )
     assert resumed.returncode == 0, resumed.stderr
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
@@ -284,7 +284,7 @@ def test_a_run_killed_half_way_resumes_to_the_same_result_bit_for_bit(tmp_path):
 @pytest.mark.cli
 def test_resume_without_a_checkpoint_is_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "dip_lightning.resume", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "dip_lightning", "resume", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path
     )
     one_line_error(result, 2, "no checkpoint.ckpt in")
 
@@ -334,7 +334,7 @@ def test_the_console_says_the_precision_the_estimate_what_is_fitted_the_bar_and_
     assert not [line for line in lines if "Training" in line or "Epoch 0" in line]
     logged = [line for line in lines if line.startswith("[")]
     assert len(logged) == 5, logged
-    assert "trainer.precision=" in logged[0] and "trainer.memory_format=" in logged[1] and "estimated:" in logged[2]
+    assert "trainer.precision=" in logged[0] and "prior.memory_format=" in logged[1] and "estimated:" in logged[2]
     assert "denoise with skip" in logged[3] and "results in" in logged[4]
 
 

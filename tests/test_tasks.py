@@ -239,7 +239,7 @@ def test_users_blurred_photo_with_their_kernel(fit, tmp_path, photo):
 def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp_path, photo):
     flash = write_png(tmp_path / "flash.png", np.clip(photo * 1.4 + 20, 0, 255).astype(np.uint8))
     no_flash = write_png(tmp_path / "noflash.png", (photo * 0.5).astype(np.uint8))
-    overrides = ["task=flash", f"observed={no_flash}", f"task.input_image={flash}", "task.num_iter=3"]
+    overrides = ["task=flash", f"observed={no_flash}", f"prior.input_image={flash}", "task.num_iter=3"]
     assert configure(*overrides).optimizer.lr == 0.1  # the reference's
     results = fit(*overrides, "check_fit=true")  # the memory and time check reads a picture input too
     assert results["num_params"] == 2_184_307  # the default skip net with 3 input channels
@@ -250,11 +250,11 @@ def test_flash_no_flash_feeds_the_flash_photo_to_the_network(configure, fit, tmp
 
 def test_flash_no_flash_needs_the_flash_photo(configure, tmp_path, photo):
     no_flash = write_png(tmp_path / "noflash.png", photo)
-    with pytest.raises(ValueError, match="input_type=image needs task.input_image=PATH"):
+    with pytest.raises(ValueError, match="input_type=image needs prior.input_image=PATH"):
         build_module(configure("task=flash", f"observed={no_flash}"))
     small = write_png(tmp_path / "small.png", photo[:40, :40])
     with pytest.raises(ValueError, match="the input image is 40x40 but the restoration's source is 100x72"):
-        build_module(configure("task=flash", f"observed={no_flash}", f"task.input_image={small}"))
+        build_module(configure("task=flash", f"observed={no_flash}", f"prior.input_image={small}"))
 
 
 # ----- one name, one number ------------------------------------------------------------------------

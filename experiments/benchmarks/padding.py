@@ -28,7 +28,7 @@ ROOT = HERE.parents[1]
 DATA = ROOT.parent / "shared" / "data"
 HEIGHT, WIDTH = 76, 92
 CROPPED = 64  # the reference's crop of 92 x 76 to multiples of 32
-SIGMA_50 = ["task.sigma=50", "task.reg_noise_std=0.05"]
+SIGMA_50 = ["task.sigma=50", "prior.reg_noise_std=0.05"]
 INPAINT = ["task=inpaint", "mask=bernoulli"]
 # name -> (half, task overrides, budget, image): the stopping benchmark's 64 px cases and halves
 CASES = {

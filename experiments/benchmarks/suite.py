@@ -6,7 +6,7 @@ the astronaut photo resized to each size, and writes one part of suite.md beside
 - floor: the framework's step through a Lightning Trainer against a minimal plain PyTorch loop doing the
   same work (framework_overhead.py's two loops), alternating runs in one process;
 - variants: the framework's step in fp32, bf16-mixed (where the CPU runs bf16 natively), channels_last
-  (trainer.memory_format) in fp32 and in bf16, with a fused or foreach Adam, with the network under
+  (prior.memory_format) in fp32 and in bf16, with a fused or foreach Adam, with the network under
   torch.compile and with activation checkpointing, and with one of the default step's own speed-ups
   undone (autocast's fp32 padding, the concatenation's sliced gradients), each with the PSNR of a short
   fixed-seed run so that a speed-up that costs quality shows;
@@ -143,7 +143,7 @@ class Variant:
     precision: str = "32-true"
     prepare: Callable[[DeepImagePrior], None] | None = None  # changes the module before the fit
     checkpointed: bool = False  # its step recomputes activations: more FLOPs
-    memory_format: str = CONTIGUOUS  # the deep prior's layout, as trainer.memory_format sets it
+    memory_format: str = CONTIGUOUS  # the deep prior's layout, as prior.memory_format sets it
 
     @property
     def bf16(self) -> bool:
@@ -284,7 +284,7 @@ def variants_section(args, timings: dict) -> list[str]:
 def quality_section(args) -> list[str]:
     """bf16 against fp32 in quality, over several seeds: one run's PSNR moves by a few tenths of a dB with
     the seed (and with any change of rounding), so one pair of runs cannot tell a real loss. The bf16 side
-    is --quality-variant: what trainer.precision=auto and trainer.memory_format=auto run where bf16 is
+    is --quality-variant: what trainer.precision=auto and prior.memory_format=auto run where bf16 is
     native (bf16-channels_last)."""
     native, why = bf16_is_native()
     if not (native or args.force_bf16):
@@ -349,7 +349,7 @@ def flops_section(args, timings: dict) -> list[str]:
         peaks["bf16"] = matmul_rate("cpu", torch.bfloat16, args.matmul_size, repeats=5)
     cfg = config_at(min(args.sizes), args.steps)
     flops = {
-        (checkpointed, size): step_flops(net_factory(cfg, checkpointed), 3, cfg.task.input_depth, size, size)
+        (checkpointed, size): step_flops(net_factory(cfg, checkpointed), 3, cfg.prior.input_depth, size, size)
         for checkpointed in (False, True)
         for size in args.sizes
     }
@@ -397,7 +397,7 @@ def peak_rss_of_a_fit(size: int, checkpointed: bool, threads: int) -> dict:
 
 def memory_section(args) -> list[str]:
     cfg = config_at(min(args.memory_sizes), MEMORY_STEPS)
-    depth = cfg.task.input_depth
+    depth = cfg.prior.input_depth
     models = {ck: fit_memory(net_factory(cfg, ck), 3, depth) for ck in (False, True)}
     free = available_bytes("cpu")
     budget = int(free * args.memory_fraction)

@@ -26,7 +26,6 @@ from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.physics.operator import Identity
 from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import Problem, make_problem
-from dip_lightning.priors.deep import DeepPrior
 from dip_lightning.priors.pixels import PixelPrior
 from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.criterion import StoppingCriterion
@@ -76,7 +75,7 @@ def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
     """The task's physics and its problem (the observation the fit would see, its ground truth, the crop),
     as the module of the same config makes them, without building the module."""
     with _input_errors():
-        physics, prior = instantiate(cfg.task.physics), instantiate(cfg.prior)
+        physics, prior = instantiate(cfg.task.physics), instantiate_prior(cfg)
         images = read_images(cfg, physics.scale)
         source = images.get("image", images.get("observed"))
         with torch.random.fork_rng(devices=[]):
@@ -87,6 +86,14 @@ def build_problem(cfg: DictConfig) -> tuple[Physics, Problem]:
         stride, min_size = network.total_stride, network.min_input_size
         crop = cfg.fit_size == "crop"
         return physics, make_problem(physics, image, observed, truth, stride, min_size, generator, crop)
+
+
+def instantiate_prior(cfg: DictConfig, memory_format: torch.memory_format = torch.contiguous_format):
+    """The prior's constructor, a partial (the module gives the channels); the deep prior's layout is
+    `memory_format`, the one resolved for the fit (the config's prior.memory_format is the request:
+    hardware/layout.py; batched restarts run NCHW whatever they are given)."""
+    layout = {"memory_format": memory_format} if "memory_format" in cfg.prior else {}  # prior=pixels: no network
+    return instantiate(cfg.prior, **layout)
 
 
 def build_module(
@@ -101,7 +108,9 @@ def build_module(
     `memory_format`: the deep prior's layout, see hardware/layout.py)."""
     with _input_errors():
         task = cfg.task
-        physics, prior, optimizer = instantiate(task.physics), instantiate(cfg.prior), instantiate(cfg.optimizer)
+        physics, optimizer = instantiate(task.physics), instantiate(cfg.optimizer)
+        batched = cfg.restarts > 1 and restarts_batched(cfg)
+        prior = instantiate_prior(cfg, torch.contiguous_format if batched else memory_format)
         loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
         _check_combination(cfg, physics, prior, loss)
@@ -109,8 +118,6 @@ def build_module(
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others
             prior = functools.partial(prior, input_image=read_input_image(cfg, settings["input_image"]))
-        if prior.func is DeepPrior and not (cfg.restarts > 1 and restarts_batched(cfg)):  # vmap: NCHW (layout.py)
-            prior = functools.partial(prior, memory_format=memory_format)
         if cfg.check_fit and choice("prior", "deep") == "deep":
             _preflight(cfg, settings, physics.scale, images, dtype)
         return DeepImagePrior(
@@ -176,8 +183,8 @@ def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:
     if isinstance(loss, SureLoss):
         if not isinstance(physics.operator, Identity):
             raise InputError("loss=sure is for denoising: it needs the identity operator (task=denoise)")
-        if cfg.task.input_type != "observation":
-            raise InputError("loss=sure differentiates the network by its input: set task.input_type=observation")
+        if cfg.prior.get("input_type") != "observation":
+            raise InputError("loss=sure differentiates the network by its input: set prior.input_type=observation")
         if cfg.restarts > 1:
             raise InputError("loss=sure fits one network: it does not combine with restarts")
 
@@ -195,7 +202,7 @@ def _preflight(cfg: DictConfig, settings: dict, scale: int, images: dict, dtype:
 
 def _network_of(cfg: DictConfig, settings: dict, channels: int) -> tuple:
     """(make_net, channels, input_depth): what the memory and time estimates build."""
-    input_depth = channels if cfg.task.input_type == "observation" else cfg.task.input_depth
+    input_depth = channels if settings["input_type"] == "observation" else settings["input_depth"]
     make_net = functools.partial(build_network, settings["net"], settings["activation_checkpointing"])
     return make_net, channels, input_depth
 

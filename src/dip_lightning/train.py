@@ -88,7 +88,7 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
     batched = cfg.restarts > 1 and restarts_batched(cfg)
-    requested = cfg.trainer.get("memory_format", "auto")
+    requested = cfg.prior.get("memory_format", "auto")  # the deep prior's; prior=pixels has no network
     layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat_optimizer(cfg))
     module = build_module(cfg, compute_dtype(precision), pictures, torch_format(layout))
     description = {**describe(cfg, module), "memory_format": layout}
@@ -103,8 +103,7 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
         callbacks.insert(0, rule)  # before the writer: a stop's result is what it saves
     if cfg.resume:
         callbacks.append(ResumedMetrics(loggers))
-    settings = {key: value for key, value in cfg.trainer.items() if key != "memory_format"}  # not the Trainer's
-    trainer = instantiate(settings, precision=precision, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
     log_setup(trainer.loggers, cfg, module, trainer)
     fitted = description["arch"] or f"{description['prior']} prior"
     log.info(f"{description['task']} with {fitted} ({module.num_params:,} parameters) on {description['image']}")

@@ -72,7 +72,7 @@ def test_f16_denoising_gains_over_5_db(fit):
 def test_flash_no_flash_cave_pair_is_cropped_as_the_reference(configure):
     flash = shared_image("dip", "flash_no_flash", "cave01_00_flash.jpg")  # 774 x 706 -> 768 x 704
     no_flash = shared_image("dip", "flash_no_flash", "cave01_01_noflash.jpg")
-    module = build_module(configure("task=flash", f"observed={no_flash}", f"task.input_image={flash}"))
+    module = build_module(configure("task=flash", f"observed={no_flash}", f"prior.input_image={flash}"))
     assert module.observed.shape == (1, 3, 704, 768)
     assert module.prior.z.shape == (1, 3, 704, 768)
     assert module.num_params == 2_184_307

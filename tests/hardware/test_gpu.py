@@ -57,7 +57,7 @@ def test_batched_restarts_match_sequential_ones_on_the_gpu(configure, exact_floa
     outputs = []
     for batched in (True, False):
         overrides = ["trainer.accelerator=gpu", "restarts=2", f"restarts_batched={batched}", "task.num_iter=3"]
-        module = build_module(configure(*overrides, *TINY_NET, "task.reg_noise_std=0"))
+        module = build_module(configure(*overrides, *TINY_NET, "prior.reg_noise_std=0"))
         quiet = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
         pl.Trainer(max_steps=3, accelerator="gpu", devices=1, precision="32-true", **quiet).fit(module)
         outputs.append(module.outputs.output.cpu())

@@ -1,4 +1,4 @@
-"""trainer.memory_format=auto: the decision is a pure function of the hardware facts and the precision,
+"""prior.memory_format=auto: the decision is a pure function of the hardware facts and the precision,
 driven here with fake ones; a step in channels_last computes what the contiguous fp32 step does."""
 
 import json
@@ -53,7 +53,7 @@ A100 = HardwareFacts("NVIDIA A100", cuda_bf16=True)
 def test_auto_picks_channels_last_where_it_was_measured_faster(accelerator, precision, facts, expected, words):
     choice = choose_memory_format("auto", accelerator, precision, facts)
     assert choice.memory_format == expected
-    assert choice.reason.startswith(f"trainer.memory_format=auto chose {expected}: ") and words in choice.reason
+    assert choice.reason.startswith(f"prior.memory_format=auto chose {expected}: ") and words in choice.reason
     assert "\n" not in choice.reason
 
 
@@ -61,13 +61,13 @@ def test_auto_picks_channels_last_where_it_was_measured_faster(accelerator, prec
 def test_an_explicit_memory_format_passes_through_unchanged(requested):
     for accelerator, facts in (("cpu", ZEN2), ("cuda", A100)):
         choice = choose_memory_format(requested, accelerator, "bf16-mixed", facts)
-        assert choice == (requested, f"trainer.memory_format={requested} as configured")
+        assert choice == (requested, f"prior.memory_format={requested} as configured")
 
 
 def test_batched_restarts_run_contiguous_and_refuse_channels_last():
     choice = choose_memory_format("auto", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)
     assert choice[0] == "contiguous"
-    assert choice[1].startswith("trainer.memory_format=auto chose contiguous: batched restarts run in NCHW (their")
+    assert choice[1].startswith("prior.memory_format=auto chose contiguous: batched restarts run in NCHW (their")
     assert choose_memory_format("contiguous", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)[0] == "contiguous"
     with pytest.raises(InputError, match="channels_last does not combine with batched restarts"):
         choose_memory_format("channels_last", "cpu", "bf16-mixed", ZEN4, batched_restarts=True)
@@ -86,14 +86,14 @@ def test_the_choice_is_logged_and_named_for_torch(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="dip_lightning.hardware.layout"):
         assert layout.resolve_memory_format("auto", "cpu", "bf16-mixed") == "channels_last"
     assert [r.levelname for r in caplog.records] == ["INFO"]
-    assert caplog.records[0].getMessage().startswith("trainer.memory_format=auto chose channels_last")
+    assert caplog.records[0].getMessage().startswith("prior.memory_format=auto chose channels_last")
     assert torch_format("channels_last") is CHANNELS_LAST and torch_format("contiguous") is torch.contiguous_format
 
 
 def test_a_misspelt_memory_format_is_refused_in_one_line(configure):
     with pytest.raises(InputError) as error:
-        check_config(configure("trainer.memory_format=nhwc"))
-    assert str(error.value) == "trainer.memory_format must be auto | channels_last | contiguous, got 'nhwc'"
+        check_config(configure("prior.memory_format=nhwc"))
+    assert str(error.value) == "prior.memory_format must be auto | channels_last | contiguous, got 'nhwc'"
 
 
 def forward_backward(module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,12 +188,12 @@ def test_a_step_in_channels_last_computes_what_the_contiguous_fp32_step_does(con
 
 
 def test_a_run_records_its_memory_format(configure, caplog):
-    cfg = configure(*TINY, "trainer.precision=32-true", "trainer.memory_format=channels_last")
+    cfg = configure(*TINY, "trainer.precision=32-true", "prior.memory_format=channels_last")
     with caplog.at_level(logging.INFO, logger="dip_lightning.hardware.layout"):
         results = run(cfg)
     assert results["status"] == "finished" and results["steps"] == 3
     assert json.loads((Path(cfg.output_dir) / "results.json").read_text())["memory_format"] == "channels_last"
-    assert "trainer.memory_format=channels_last as configured" in caplog.text
+    assert "prior.memory_format=channels_last as configured" in caplog.text
 
 
 def test_lbfgs_runs_contiguous_and_refuses_channels_last():

@@ -16,7 +16,7 @@ LOSSES = sorted(path.stem for path in (Path(config_dir()) / "loss").glob("*.yaml
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_every_shipped_loss_keeps_the_contract(configure, name):
-    loss = instantiate(configure(f"loss={name}", "task.input_type=observation").loss)
+    loss = instantiate(configure(f"loss={name}", "prior.input_type=observation").loss)
     assert isinstance(loss, Objective) and isinstance(loss.overfits_noise, bool)
     generator = torch.Generator().manual_seed(0)
     observed = torch.rand(1, 3, 8, 8, generator=generator)

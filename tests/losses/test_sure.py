@@ -125,7 +125,7 @@ def test_bad_settings_are_refused():
     ("overrides", "message"),
     [
         (["task=deblur"], "loss=sure is for denoising"),  # noise of a known sigma, but a blur
-        (["task.input_type=noise"], "set task.input_type=observation"),
+        (["prior.input_type=noise"], "set prior.input_type=observation"),
         (["restarts=2"], "does not combine with restarts"),
     ],
 )

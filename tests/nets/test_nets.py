@@ -15,7 +15,7 @@ LIBRARY_DEPTH6 = [
     "arch.num_channels_skip=[0,0,0,0,0,0]",
     "arch.filter_size_down=5",
     "arch.need1x1_up=false",
-    "task.input_depth=1",
+    "prior.input_depth=1",
 ]
 
 
@@ -24,7 +24,7 @@ LIBRARY_DEPTH6 = [
     [
         (["task=denoise"], 2_217_831),  # the default skip net, 32 input channels
         (["task=inpaint"], 3_002_627),  # kate: 128 skip channels
-        (["task=inpaint", "arch=encoder_decoder", "task.input_type=meshgrid", "task.input_depth=2"], 2_157_955),
+        (["task=inpaint", "arch=encoder_decoder", "prior.input_type=meshgrid", "prior.input_depth=2"], 2_157_955),
         (["task=inpaint", *LIBRARY_DEPTH6, "image.max_size=192"], 2_996_467),  # library, depth 6
         (["task=jpeg"], 572_827),  # snail, 3 input channels
         (["task=denoise", "image=camera"], 2_217_573),  # one output channel (barbara)

@@ -28,7 +28,7 @@ def a_fit(generator: torch.Generator) -> SimpleNamespace:
     """What a criterion sees of a fit of two restarts of a 12 x 12 RGB image (the identity's physics)."""
     truth = torch.rand(1, 3, 12, 12, generator=generator)
     outputs = SimpleNamespace(exp_weight=0.9, output_avg=torch.zeros(2, 3, 12, 12))
-    physics = SimpleNamespace(operator=lambda image: image)
+    physics = SimpleNamespace(operator=lambda image: image, noise=None)
     observed = truth + 0.1 * torch.randn(truth.shape, generator=generator)
     fit = dict(observed=observed, ground_truth=truth, physics=physics, outputs=outputs, device=torch.device("cpu"))
     return SimpleNamespace(**fit, withhold=lambda held: None)

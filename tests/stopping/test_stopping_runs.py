@@ -34,7 +34,7 @@ class Decisions:
 def a_fit(observed: torch.Tensor | None = None) -> SimpleNamespace:
     """What a criterion sees of a fit: the observation, the physics (the identity), the outputs' shape."""
     outputs = SimpleNamespace(exp_weight=None, output_avg=torch.zeros(1, 3, 8, 8))
-    physics = SimpleNamespace(operator=lambda image: image)
+    physics = SimpleNamespace(operator=lambda image: image, noise=None)
     fit = dict(observed=observed, ground_truth=None, physics=physics, outputs=outputs, device=torch.device("cpu"))
     return SimpleNamespace(**fit, withhold=lambda held: None)
 
@@ -236,9 +236,9 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
     for output in outputs[1:]:
         average = average * 0.99 + output * 0.01
     assert torch.allclose(module.restoration()["restored_avg"], average.mean(0, keepdim=True), atol=1e-6)
-    without_noise = ["task.reg_noise_std=0", f"restarts_batched={batched}"]  # (each restart draws its own noise)
+    without_noise = ["prior.reg_noise_std=0", f"restarts_batched={batched}"]  # (each restart draws its own noise)
     restarts, _ = fit_module(configure, *overrides, *without_noise)
-    single, _ = fit_module(configure, *TINY_NET, "image.max_size=32", "task.num_iter=4", "task.reg_noise_std=0")
+    single, _ = fit_module(configure, *TINY_NET, "image.max_size=32", "task.num_iter=4", "prior.reg_noise_std=0")
     # the first restart is the single run; batched, grouped convolutions round a little differently and
     # Adam's first steps amplify that (1e-6 after one step, about 3e-3 after four): far below restart-to-restart
     gap = (single.outputs.output[0] - restarts.outputs.output[0]).abs().max()
@@ -247,7 +247,7 @@ def test_restarts_are_independent_fits_whose_mean_is_the_restoration(configure, 
 
 
 def test_batched_and_sequential_restarts_compute_the_same_fit(configure):
-    common = [*TINY_NET, "image.max_size=32", "restarts=2", "task.num_iter=3", "task.reg_noise_std=0"]
+    common = [*TINY_NET, "image.max_size=32", "restarts=2", "task.num_iter=3", "prior.reg_noise_std=0"]
     batched, _ = fit_module(configure, *common, "restarts_batched=true")
     sequential, _ = fit_module(configure, *common, "restarts_batched=false")
     gap = (batched.outputs.output - sequential.outputs.output).abs().max()  # rounding only (see above)

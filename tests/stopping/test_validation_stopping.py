@@ -15,6 +15,7 @@ from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.fitting.outputs import FitOutputs
+from dip_lightning.physics.noise import GaussianNoise, JpegCompression
 from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
 from dip_lightning.stopping.held_out import HeldOutGate, HeldOutMinimum, HeldOutPixels, held_out_error
@@ -49,6 +50,23 @@ def test_held_out_pixels_are_a_fraction_of_the_known_ones_in_blocks():
     assert torch.all(tiles.all(-1) | ~tiles.any(-1))  # whole JPEG blocks, or none of a block
     with pytest.raises(InputError, match=r"stopping.held_out.fraction must be a finite number in \(0, 0.5\), got 0.7"):
         HeldOutPixels(0.7, 1)
+
+
+def whole_blocks(held: torch.Tensor, size: int) -> bool:
+    """Whether every size x size tile of `held` (1, 1, h, w) is held out whole or not at all."""
+    height, width = held.shape[-2:]
+    tiles = held[0, 0].reshape(height // size, size, width // size, size).permute(0, 2, 1, 3).flatten(2)
+    return bool(torch.all(tiles.all(-1) | ~tiles.any(-1)))
+
+
+def test_held_out_blocks_are_as_large_as_the_noise_models_correlation():
+    support = torch.ones(1, 1, 64, 96, dtype=torch.bool)
+    jpeg = HeldOutPixels(0.1).draw(support, torch.Generator().manual_seed(1), JpegCompression(10))
+    gaussian = HeldOutPixels(0.1).draw(support, torch.Generator().manual_seed(1), GaussianNoise(25))
+    none = HeldOutPixels(0.1).draw(support, torch.Generator().manual_seed(1))
+    assert JpegCompression.correlation_block == 8 and whole_blocks(jpeg, 8)
+    assert not whole_blocks(gaussian, 8) and torch.equal(gaussian, none)  # single pixels
+    assert torch.equal(HeldOutPixels(0.1, 8).draw(support, torch.Generator().manual_seed(1), GaussianNoise(25)), jpeg)
 
 
 def test_the_validation_detector_keeps_the_lowest_errors_and_stops_after_its_patience():

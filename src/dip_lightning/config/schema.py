@@ -24,7 +24,6 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dip_lightning.errors import InputError
-from dip_lightning.hardware.layout import MEMORY_FORMATS
 from dip_lightning.limits import (
     BOOLEAN,
     PATH,
@@ -42,7 +41,6 @@ from dip_lightning.limits import (
 from dip_lightning.physics.blur import Blur
 from dip_lightning.physics.downsample import Downsample
 from dip_lightning.physics.noise import GaussianNoise, JpegCompression
-from dip_lightning.priors.deep import DeepPrior
 
 STEPS = integer(1)
 EVERY = optional(integer(1))  # every N steps, null: never (or only at the end)
@@ -71,13 +69,8 @@ BY_PATH: dict[str, Allowed] = {
     "dataset_dir": PATH,
     "task.name": TEXT,
     "task.num_iter": STEPS,
-    "task.input_type": DeepPrior.limits["input_type"],
-    "task.input_depth": DeepPrior.limits["input_depth"],
-    "task.input_image": optional(PATH),
-    "task.reg_noise_std": DeepPrior.limits["reg_noise_std"],
     "task.exp_weight": optional(number(0, below=1)),
     "task.backtrack_db": optional(number(above=0)),
-    "task.held_out_block": integer(1),
     "task.eval_every": STEPS,
     "task.sigma": GaussianNoise.limits["sigma"],
     "task.quality": JpegCompression.limits["quality"],
@@ -100,7 +93,6 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
         "accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps"),
         "devices": integer(1) | one_of("auto"),
         "precision": one_of("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"),
-        "memory_format": one_of(*MEMORY_FORMATS),
         "max_steps": STEPS,
         "max_epochs": one_of(-1) | integer(1),
         "log_every_n_steps": STEPS,

@@ -1,4 +1,4 @@
-"""`trainer.memory_format=auto`: the deep prior's network and its input z in channels_last (NHWC) where
+"""`prior.memory_format=auto`: the deep prior's network and its input z in channels_last (NHWC) where
 that makes the step faster, in PyTorch's default contiguous layout (NCHW) elsewhere.
 
 oneDNN, which runs PyTorch's CPU convolutions, keeps its own blocked NHWC-like layout for them: an NCHW
@@ -18,11 +18,11 @@ import torch
 from dip_lightning.errors import InputError
 from dip_lightning.hardware.precision import AUTO, HardwareFacts, compute_dtype, hardware_facts, native_bf16
 from dip_lightning.hardware.precision import resolve_accelerator as resolve_device
+from dip_lightning.priors.deep import MEMORY_FORMATS
 
 log = logging.getLogger(__name__)
 
-CHANNELS_LAST, CONTIGUOUS = "channels_last", "contiguous"
-MEMORY_FORMATS = (AUTO, CHANNELS_LAST, CONTIGUOUS)  # what trainer.memory_format may be
+_, CHANNELS_LAST, CONTIGUOUS = MEMORY_FORMATS  # auto | channels_last | contiguous: what prior.memory_format may be
 TORCH_FORMATS = {CHANNELS_LAST: torch.channels_last, CONTIGUOUS: torch.contiguous_format}
 
 
@@ -50,21 +50,21 @@ def choose_memory_format(
         "batched restarts": (
             batched_restarts,
             "their vmapped 1x1 convolutions get wrong gradients in it",
-            "set restarts_batched=false or trainer.memory_format=auto",
+            "set restarts_batched=false or prior.memory_format=auto",
         ),
         "optimizer=lbfgs": (
             flat_optimizer,
             "it flattens the parameters' gradients with view, in NCHW",
-            "set trainer.memory_format=auto or contiguous",
+            "set prior.memory_format=auto or contiguous",
         ),
     }
     for what, (applies, why, way_out) in nchw_only.items():
         if applies and requested == CHANNELS_LAST:
-            raise InputError(f"trainer.memory_format=channels_last does not combine with {what} ({why}): {way_out}")
+            raise InputError(f"prior.memory_format=channels_last does not combine with {what} ({why}): {way_out}")
         if applies and requested == AUTO:
             return _auto(CONTIGUOUS, f"{what} run in NCHW ({why})")
     if requested != AUTO:
-        return LayoutChoice(requested, f"trainer.memory_format={requested} as configured")
+        return LayoutChoice(requested, f"prior.memory_format={requested} as configured")
     dtype = compute_dtype(precision)
     if accelerator != "cpu":
         return _auto(CONTIGUOUS, f"channels_last is not measured on {accelerator}")
@@ -81,7 +81,7 @@ def choose_memory_format(
 
 
 def _auto(memory_format: str, why: str) -> LayoutChoice:
-    return LayoutChoice(memory_format, f"trainer.memory_format=auto chose {memory_format}: {why}")
+    return LayoutChoice(memory_format, f"prior.memory_format=auto chose {memory_format}: {why}")
 
 
 def _cpu(facts: HardwareFacts) -> str:
@@ -91,7 +91,7 @@ def _cpu(facts: HardwareFacts) -> str:
 def resolve_memory_format(
     requested: str, accelerator: str, precision: str | int, batched_restarts: bool = False, flat_optimizer: bool = False
 ) -> str:
-    """The memory format of the fit for `trainer.memory_format`, given the accelerator, the precision the
+    """The memory format of the fit for `prior.memory_format`, given the accelerator, the precision the
     Trainer runs (after `trainer.precision=auto` is resolved) and whether restarts are batched; logs why."""
     device = resolve_device(accelerator)
     facts = hardware_facts(device)

@@ -58,7 +58,7 @@ class SureLoss(nn.Module):
     """`sure_loss` as the loss of a denoising fit (loss=sure), with its settings: `sigma` in 0-255 units,
     as task.sigma (the images are in [0, 1]); the finite-difference step is eps = `eps_per_sigma` * sigma,
     or None for the exact vector-Jacobian product. The network must be fed the observation itself
-    (task.input_type=observation): the divergence is taken with respect to the network's input.
+    (prior.input_type=observation): the divergence is taken with respect to the network's input.
 
     The DIP-SURE authors' code (github.com/gistvision/DIP-denosing, loss.py and config_parser.py) does
     both: its `dip_sure` mode takes the finite difference at 0.5 sigma (`--epsilon 0.5`, a comment there

@@ -9,7 +9,10 @@ losses/data_terms.py matched to the noise; where it is not, only the data term m
 (the absolute error, for impulse noise) has its minimum at the clean value.
 
 The camera-like models (Poisson, Poisson-Gaussian, speckle) are not clipped: their likelihoods need the
-counts, and a clipped observation is no longer of mean A(x) near 0 and 1."""
+counts, and a clipped observation is no longer of mean A(x) near 0 and 1.
+
+Each says in `correlation_block` the size of the blocks within which its errors are correlated (1: they
+are independent from pixel to pixel; JPEG: 8): held-out validation holds out whole blocks of that size."""
 
 import io
 import math
@@ -26,6 +29,7 @@ class GaussianNoise:
 
     limits = {"sigma": number(0)}  # 0-255 units
     zero_mean = True  # ignoring the clipping, which raises the mean near 0 and lowers it near 1
+    correlation_block = 1
 
     def __init__(self, sigma: float):
         check_limits(self, sigma=sigma)
@@ -41,6 +45,7 @@ class JpegCompression:
 
     limits = {"quality": integer(1, 100)}
     zero_mean = False  # deterministic: its error is a function of the image
+    correlation_block = 8  # its errors are correlated within its 8 x 8 blocks
 
     def __init__(self, quality: int):
         check_limits(self, "JPEG ", quality=quality)
@@ -61,6 +66,7 @@ class ShuffledPixels:
     structure (the paper's fig. 2, "pixel shuffle")."""
 
     zero_mean = False
+    correlation_block = 1
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         order = torch.randperm(y.shape[-2] * y.shape[-1], generator=generator)
@@ -71,6 +77,7 @@ class UniformNoise:
     """U(0, 1) noise in place of the image (the paper's fig. 2, "U(0, 1) noise")."""
 
     zero_mean = False
+    correlation_block = 1
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torch.rand(y.shape, generator=generator)
@@ -82,6 +89,7 @@ class PoissonNoise:
 
     limits = {"peak": number(above=0)}
     zero_mean = True
+    correlation_block = 1
 
     def __init__(self, peak: float):
         check_limits(self, peak=peak)
@@ -101,6 +109,7 @@ class PoissonGaussianNoise:
 
     limits = {"gain": number(above=0), "sigma": number(0)}
     zero_mean = True
+    correlation_block = 1
 
     def __init__(self, gain: float, sigma: float):
         check_limits(self, gain=gain, sigma=sigma)
@@ -120,6 +129,7 @@ class SpeckleNoise:
 
     limits = {"looks": number(above=0)}
     zero_mean = True
+    correlation_block = 1
 
     def __init__(self, looks: float):
         check_limits(self, looks=looks)
@@ -139,6 +149,7 @@ class ImpulseNoise:
 
     limits = {"fraction": number(0, below=1)}
     zero_mean = False
+    correlation_block = 1
 
     def __init__(self, fraction: float):
         check_limits(self, fraction=fraction)

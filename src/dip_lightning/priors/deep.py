@@ -9,10 +9,12 @@ from dip_lightning.data.canvas import Canvas
 from dip_lightning.data.crop import Crop
 from dip_lightning.data.images import read_image
 from dip_lightning.errors import InputError
-from dip_lightning.limits import check_limits, integer, number, one_of, optional
+from dip_lightning.limits import PATH, check_limits, integer, number, one_of, optional
 from dip_lightning.nets.checkpointing import build_network
 from dip_lightning.nets.contract import Network
 from dip_lightning.priors.inputs import INPUT_TYPES, make_input
+
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")  # what prior.memory_format may be (hardware/layout.py)
 
 
 class DeepPrior(nn.Module):
@@ -30,7 +32,9 @@ class DeepPrior(nn.Module):
         "input_type": one_of(*INPUT_TYPES),
         "input_depth": integer(1),
         "reg_noise_std": number(0),
+        "input_image": optional(PATH),
         "activation_checkpointing": optional(one_of("all") | integer(0)),
+        "memory_format": one_of(*MEMORY_FORMATS),  # in the config; the module is given the one resolved for the fit
     }
 
     def __init__(
@@ -56,11 +60,11 @@ class DeepPrior(nn.Module):
         self.input_image = None
         if input_type == "image":
             if input_image is None or isinstance(input_image, str) and not input_image:
-                raise InputError("input_type=image needs task.input_image=PATH (flash / no-flash: the flash photo)")
+                raise InputError("input_type=image needs prior.input_image=PATH (flash / no-flash: the flash photo)")
             self.input_image = input_image if isinstance(input_image, torch.Tensor) else read_image(input_image)
             if self.input_image.shape[0] != input_depth:
                 raise InputError(
-                    f"the input image has {self.input_image.shape[0]} channel(s) but task.input_depth is {input_depth}"
+                    f"the input image has {self.input_image.shape[0]} channel(s) but prior.input_depth is {input_depth}"
                 )
         if input_type == "observation":
             input_depth = channels  # the observation's own channels

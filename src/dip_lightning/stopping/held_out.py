@@ -5,13 +5,15 @@ Yaman et al. 2022), the mean squared difference between a restoration's A(x) and
 pixels the fit did not use is, in expectation, the restoration's own error there plus the noise
 variance: E||A(x) - y||^2 = E||A(x) - A(x_true)||^2 + sigma^2, because the noise at those pixels is
 independent of x. Its minimum over the steps of a fit is therefore at the minimum of the true error.
-JPEG's errors are correlated within its 8 x 8 blocks, so there whole blocks are held out (`block=8`).
+JPEG's errors are correlated within its 8 x 8 blocks, so there whole blocks are held out (`block=auto`
+takes the noise model's `correlation_block`: 8 for JPEG, 1 for noise independent across pixels).
 """
 
 import torch
 
 from dip_lightning.errors import InputError
-from dip_lightning.limits import check_limits, integer, number
+from dip_lightning.limits import check_limits, integer, number, one_of
+from dip_lightning.physics.contract import Noise
 from dip_lightning.stopping.criterion import Fit
 from dip_lightning.stopping.statistics import RunningMinimum, SmoothedValue, copy_or_none
 
@@ -19,27 +21,29 @@ from dip_lightning.stopping.statistics import RunningMinimum, SmoothedValue, cop
 class HeldOutPixels:
     """A fixed random set of `fraction` of the informative positions of the observation (where A of an
     all-ones image is not zero: every pixel, or the known ones of an inpainting mask), drawn in blocks of
-    `block` x `block` pixels (1: single pixels), all channels of a position together."""
+    `block` x `block` pixels (1: single pixels; auto: the noise model's correlation_block), all channels of
+    a position together."""
 
-    limits = {"fraction": number(above=0, below=0.5), "block": integer(1)}
+    limits = {"fraction": number(above=0, below=0.5), "block": integer(1) | one_of("auto")}
 
-    def __init__(self, fraction: float, block: int):
+    def __init__(self, fraction: float, block: int | str = "auto"):
         check_limits(self, "stopping.held_out.", fraction=fraction, block=block)
         self.fraction, self.block = fraction, block
 
-    def draw(self, support: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """support: (1, 1, h, w) bool, the informative positions. Returns the held-out ones, (1, 1, h, w)
-        bool: about `fraction` of the support, and on a small image at least one position held out and at
-        least one fitted."""
+    def draw(self, support: torch.Tensor, generator: torch.Generator, noise: Noise | None = None) -> torch.Tensor:
+        """support: (1, 1, h, w) bool, the informative positions; `noise`: the physics' noise model (None:
+        none), whose correlation_block `block=auto` takes. Returns the held-out ones, (1, 1, h, w) bool: about
+        `fraction` of the support, and on a small image at least one position held out and at least one fitted."""
+        block = self.block if self.block != "auto" else noise.correlation_block if noise is not None else 1
         height, width = support.shape[-2:]
         if support.sum() < 2:
             raise InputError(
                 f"held-out validation needs at least 2 observed pixels, one to hold out and one to fit; this "
                 f"{width}x{height} image has {int(support.sum())}: use stopping=none or a larger image"
             )
-        rows, cols = -(-height // self.block), -(-width // self.block)
+        rows, cols = -(-height // block), -(-width // block)
         chosen = torch.rand(rows, cols, generator=generator) < self.fraction
-        held = chosen.repeat_interleave(self.block, 0).repeat_interleave(self.block, 1)[:height, :width]
+        held = chosen.repeat_interleave(block, 0).repeat_interleave(block, 1)[:height, :width]
         held = held.to(support.device)[None, None] & support
         if not held.any():  # a small image whose draw missed: hold out one position at random
             held = _flip_one(held, support, generator)
@@ -77,7 +81,8 @@ class HeldOutSet:
         operator = fit.physics.operator
         with torch.no_grad():
             support = operator(torch.ones_like(fit.outputs.output_avg[:1])).abs().sum(1, keepdim=True) > 0
-        self.held = self.pixels.draw(support, torch.Generator().manual_seed(self.seed + 3))
+        generator = torch.Generator().manual_seed(self.seed + 3)
+        self.held = self.pixels.draw(support, generator, fit.physics.noise)
         fit.withhold(self.held)
 
     def start(self, fit: Fit) -> None:
