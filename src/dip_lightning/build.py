@@ -9,8 +9,8 @@ import logging
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from dip_lightning.data.photo import PLAIN
@@ -23,6 +23,7 @@ from dip_lightning.hardware.preflight import largest_tile, preflight, tiles_esti
 from dip_lightning.losses.sure import SureLoss
 from dip_lightning.module import DeepImagePrior
 from dip_lightning.nets.checkpointing import build_network
+from dip_lightning.physics.noise import ESTIMATED
 from dip_lightning.physics.operator import Identity
 from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import Problem, make_problem
@@ -114,6 +115,9 @@ def build_module(
         loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
         _check_combination(cfg, physics, prior, loss)
+        if physics.noise is not None:  # what the run pairs (a mismatched pair is an experiment: it says so)
+            noise = f"{type(physics.noise).__name__}({', '.join(f'{k}={v}' for k, v in vars(physics.noise).items())})"
+            log.info(f"noise model {noise}, data term {loss.data_term.name}")
         images = read_images(cfg, physics.scale, images)
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others
@@ -275,6 +279,30 @@ def restarts_batched(cfg: DictConfig) -> bool:
 def _missing(error: MissingMandatoryValue) -> InputError:
     key = error.full_key
     return InputError(f"{key} is not set: give {key}=... on the command line")
+
+
+def estimate_noise(cfg: DictConfig, pictures: dict) -> None:
+    """`noise.NAME=auto`: the noise model's parameter estimated from the photo (observed=), written into the
+    config before anything is built from it (the matched loss reads it too), and logged. A model that
+    estimates its parameters says how in its `estimate(observed) -> {name: value}`."""
+    node = cfg.get("noise")
+    auto = [name for name, value in (node or {}).items() if value == ESTIMATED]
+    if not auto:
+        return
+    if "observed" not in pictures:
+        raise InputError(
+            f"noise.{auto[0]}=auto estimates the noise of a photo of yours (observed=PATH): a synthetic run "
+            "needs a number"
+        )
+    model = get_class(node._target_)
+    if not hasattr(model, "estimate"):
+        raise InputError(f"noise.{auto[0]}=auto: {model.__name__} does not estimate its parameters: give a number")
+    values = model.estimate(pictures["observed"][0])
+    with open_dict(cfg):
+        for name in auto:
+            cfg.noise[name] = round(float(values[name]), 6)
+    found = ", ".join(f"noise.{name}={cfg.noise[name]}" for name in auto)
+    log.info(f"estimated from the photo: {found} ({model.__name__}.estimate, physics/noise_estimation.py)")
 
 
 def describe(cfg: DictConfig, module: DeepImagePrior | None = None) -> dict:

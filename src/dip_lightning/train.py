@@ -21,6 +21,7 @@ from dip_lightning.build import (
     build_module,
     build_stopping,
     describe,
+    estimate_noise,
     flat_optimizer,
     plan_tiles,
     read_pictures,
@@ -71,6 +72,7 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     pictures = read_pictures(cfg, images)
+    estimate_noise(cfg, pictures)  # noise.NAME=auto, from the photo
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     tiles = plan_tiles(cfg, pictures, compute_dtype(precision))
     if tiles is None and cfg.tile_index is not None:

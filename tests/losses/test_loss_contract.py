@@ -8,16 +8,19 @@ import torch
 from hydra.utils import instantiate
 
 from dip_lightning.config.location import config_dir
-from dip_lightning.losses import Objective
+from dip_lightning.losses import DataTerm, Objective
 from dip_lightning.losses.loss import LossTerms
 
 LOSSES = sorted(path.stem for path in (Path(config_dir()) / "loss").glob("*.yaml"))
+NEEDS_NOISE = {"anscombe": "poisson_gaussian"}  # a data term that takes its noise model's parameters
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_every_shipped_loss_keeps_the_contract(configure, name):
-    loss = instantiate(configure(f"loss={name}", "prior.input_type=observation").loss)
+    noise = NEEDS_NOISE.get(name, "gaussian")
+    loss = instantiate(configure(f"loss={name}", f"noise={noise}", "prior.input_type=observation").loss)
     assert isinstance(loss, Objective) and isinstance(loss.overfits_noise, bool)
+    assert isinstance(loss.data_term, DataTerm)
     generator = torch.Generator().manual_seed(0)
     observed = torch.rand(1, 3, 8, 8, generator=generator)
     weights = torch.nn.Parameter(torch.rand(1, 3, 8, 8, generator=generator))
@@ -33,3 +36,8 @@ def test_every_shipped_loss_keeps_the_contract(configure, name):
     terms.total.backward()
     assert weights.grad is not None and torch.isfinite(weights.grad).all()
     assert all(part.dim() == 0 for part in terms.parts.values())
+
+
+def test_a_data_term_that_needs_its_noise_models_parameters_says_so(configure):
+    with pytest.raises(Exception, match="gain must be a finite number > 0, got null"):
+        instantiate(configure("loss=anscombe").loss)  # the Gaussian noise has no gain: give loss.data_term.gain

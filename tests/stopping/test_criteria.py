@@ -11,6 +11,7 @@ import torch
 
 from dip_lightning.build import build_stopping
 from dip_lightning.config.location import config_dir
+from dip_lightning.losses.data_terms import SquaredError
 from dip_lightning.stopping import Decision, StoppingCriterion
 
 RULES = sorted(path.stem for path in (Path(config_dir()) / "stopping").glob("*.yaml") if path.stem != "none")
@@ -29,8 +30,11 @@ def a_fit(generator: torch.Generator) -> SimpleNamespace:
     truth = torch.rand(1, 3, 12, 12, generator=generator)
     outputs = SimpleNamespace(exp_weight=0.9, output_avg=torch.zeros(2, 3, 12, 12))
     physics = SimpleNamespace(operator=lambda image: image, noise=None)
+    loss = SimpleNamespace(data_term=SquaredError())
     observed = truth + 0.1 * torch.randn(truth.shape, generator=generator)
-    fit = dict(observed=observed, ground_truth=truth, physics=physics, outputs=outputs, device=torch.device("cpu"))
+    fit = dict(
+        observed=observed, ground_truth=truth, physics=physics, loss=loss, outputs=outputs, device=torch.device("cpu")
+    )
     return SimpleNamespace(**fit, withhold=lambda held: None)
 
 

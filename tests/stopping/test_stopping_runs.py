@@ -11,6 +11,7 @@ import torch
 from conftest import TINY_NET
 
 from dip_lightning.build import build_module
+from dip_lightning.losses.data_terms import SquaredError
 from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
@@ -35,7 +36,10 @@ def a_fit(observed: torch.Tensor | None = None) -> SimpleNamespace:
     """What a criterion sees of a fit: the observation, the physics (the identity), the outputs' shape."""
     outputs = SimpleNamespace(exp_weight=None, output_avg=torch.zeros(1, 3, 8, 8))
     physics = SimpleNamespace(operator=lambda image: image, noise=None)
-    fit = dict(observed=observed, ground_truth=None, physics=physics, outputs=outputs, device=torch.device("cpu"))
+    loss = SimpleNamespace(data_term=SquaredError())
+    fit = dict(
+        observed=observed, ground_truth=None, physics=physics, loss=loss, outputs=outputs, device=torch.device("cpu")
+    )
     return SimpleNamespace(**fit, withhold=lambda held: None)
 
 

@@ -18,9 +18,20 @@ is nearest the clean image (stopping/held_out.py's argument, for the squared err
 The squared error, the Poisson and the Gamma terms are proper for every noise of mean x (they are Bregman
 divergences to the mean); the absolute error for every noise whose median is x."""
 
+from typing import Protocol, runtime_checkable
+
 import torch
 
 from dip_lightning.limits import check_limits, number
+
+
+@runtime_checkable
+class DataTerm(Protocol):
+    """What a loss needs of a data term (loss.py: `Loss(data_term=...)`; conf/loss/<name>.yaml)."""
+
+    name: str  # logged as loss_<name> where it is not the squared error
+
+    def pointwise(self, prediction: torch.Tensor, observed: torch.Tensor) -> torch.Tensor: ...
 
 
 class SquaredError:
@@ -49,23 +60,18 @@ class AbsoluteError:
 
 class PoissonLikelihood:
     """The negative log-likelihood of photon counts, y * peak ~ Poisson(peak * f), without the terms free
-    of f, divided by `peak`: f - y log f. Divided, its scale does not grow with the photon count: near
-    f = x it is (f - x)^2 / (2 x) plus a constant, about the squared error's at mid-grey, so a learning
-    rate tuned on the squared error carries over; the likelihood itself is peak times this plus terms
-    free of f. E[f - y log f] = f - x log f, whose derivative 1 - x / f is 0 at f = x (for any noise of
-    mean x, not only Poisson).
+    of f, divided by the peak (photons at white): f - y log f, free of the peak. Divided, its scale does
+    not grow with the photon count: near f = x it is (f - x)^2 / (2 x) plus a constant, about the squared
+    error's at mid-grey, so a learning rate tuned on the squared error carries over; the likelihood itself
+    is peak times this plus terms free of f. E[f - y log f] = f - x log f, whose derivative 1 - x / f is 0
+    at f = x (for any noise of mean x, not only Poisson).
 
     f is clamped below at `eps` = 1e-3 (a quarter of an 8-bit grey level): log 0 is -inf, and a network's
     output can be 0; above it the gradient 1 - y / f is at most y / eps in size. Below eps the term is flat
     (no gradient), and a clean value under eps is restored as eps, an error far below 8-bit quantisation."""
 
     name = "poisson_likelihood"
-    limits = {"peak": number(above=0)}
     eps = 1e-3
-
-    def __init__(self, peak: float):
-        check_limits(self, peak=peak)
-        self.peak = peak
 
     def pointwise(self, prediction: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
         f = prediction.float().clamp_min(self.eps)
@@ -74,7 +80,8 @@ class PoissonLikelihood:
 
 class GammaLikelihood:
     """Speckle's negative log-likelihood (SpeckleNoise(looks): y = x n, n ~ Gamma(looks, 1/looks), so
-    y ~ Gamma(looks, f / looks) given f) without the terms free of f, divided by `looks`: log f + y / f.
+    y ~ Gamma(looks, f / looks) given f) without the terms free of f, divided by the number of looks:
+    log f + y / f, free of it.
     Divided, as PoissonLikelihood, its scale does not depend on the number of looks: near f = x it is
     (f - x)^2 / (2 x^2) plus a constant; the likelihood itself is looks times this plus terms free of f.
     E[log f + y / f] = log f + x / f, whose derivative 1/f - x/f^2 is 0 at f = x (for any noise of mean x).
@@ -83,12 +90,7 @@ class GammaLikelihood:
     1/f - y/f^2 is then at most y / eps^2 in size."""
 
     name = "gamma_likelihood"
-    limits = {"looks": number(above=0)}
     eps = 1e-3
-
-    def __init__(self, looks: float):
-        check_limits(self, looks=looks)
-        self.looks = looks
 
     def pointwise(self, prediction: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
         f = prediction.float().clamp_min(self.eps)

@@ -21,6 +21,7 @@ from torch import nn
 
 from dip_lightning.errors import InputError
 from dip_lightning.limits import check_limits, number, optional
+from dip_lightning.losses.data_terms import SquaredError
 from dip_lightning.losses.loss import LossTerms, Network, data_term
 
 Perturbed = Callable[[torch.Tensor], torch.Tensor]  # delta (the shape of y) -> the output at y + delta
@@ -69,6 +70,7 @@ class SureLoss(nn.Module):
     """
 
     overfits_noise = False  # an unbiased estimate of the error against the clean image
+    data_term = SquaredError()  # its data part, which held-out validation measures where it is asked to
     limits = {"sigma": number(above=0), "eps_per_sigma": optional(number(above=0))}  # null: the exact product
 
     def __init__(self, sigma: float, eps_per_sigma: float | None):

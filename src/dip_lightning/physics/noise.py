@@ -21,7 +21,21 @@ import torch
 from PIL import Image
 
 from dip_lightning.data.images import pil_to_tensor, to_pil
-from dip_lightning.limits import check_limits, integer, number
+from dip_lightning.errors import InputError
+from dip_lightning.limits import check_limits, integer, number, one_of
+from dip_lightning.physics.noise_estimation import estimate_poisson_gaussian, estimate_poisson_peak
+
+ESTIMATED = "auto"  # a parameter to estimate from a photo of yours (observed=): build.estimate_noise sets it first
+
+
+def _refuse_unestimated(model: object, **values) -> None:
+    """A parameter still `auto` when the model is built: there was no photo to estimate it from."""
+    for name, value in values.items():
+        if value == ESTIMATED:
+            raise InputError(
+                f"noise.{name}=auto estimates {type(model).__name__}'s {name} from a photo of yours (observed=PATH): "
+                "a synthetic run needs a number"
+            )
 
 
 class GaussianNoise:
@@ -87,13 +101,22 @@ class PoissonNoise:
     """Photon (shot) noise: y = Poisson(peak * x) / peak, `peak` the expected photon count at white (> 0).
     Mean x, variance x / peak; not clipped (the likelihood needs the counts: y * peak is an integer)."""
 
-    limits = {"peak": number(above=0)}
+    limits = {"peak": number(above=0) | one_of(ESTIMATED)}
     zero_mean = True
     correlation_block = 1
 
     def __init__(self, peak: float):
         check_limits(self, peak=peak)
+        _refuse_unestimated(self, peak=peak)
         self.peak = peak
+
+    @staticmethod
+    def estimate(observed: torch.Tensor) -> dict[str, float]:
+        """`peak` estimated from a photo with this noise (noise_estimation.py)."""
+        peak = estimate_poisson_peak(observed)
+        if not math.isfinite(peak):
+            raise InputError("noise.peak=auto: the photo shows no noise that grows with the signal; give noise.peak=N")
+        return {"peak": peak}
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         counts = torch.poisson(y.clamp_min(0) * self.peak, generator=generator)
@@ -107,13 +130,22 @@ class PoissonGaussianNoise:
     white) and signal-independent read-out noise of `sigma` (0-255 units, as GaussianNoise's). Mean x,
     variance gain * x + (sigma / 255)^2; not clipped."""
 
-    limits = {"gain": number(above=0), "sigma": number(0)}
+    limits = {"gain": number(above=0) | one_of(ESTIMATED), "sigma": number(0) | one_of(ESTIMATED)}
     zero_mean = True
     correlation_block = 1
 
     def __init__(self, gain: float, sigma: float):
         check_limits(self, gain=gain, sigma=sigma)
+        _refuse_unestimated(self, gain=gain, sigma=sigma)
         self.gain, self.sigma = gain, sigma
+
+    @staticmethod
+    def estimate(observed: torch.Tensor) -> dict[str, float]:
+        """`gain` and `sigma` estimated from a photo with this noise (noise_estimation.py)."""
+        gain, sigma = estimate_poisson_gaussian(observed)
+        if gain <= 0:
+            raise InputError("noise.gain=auto: the photo shows no noise that grows with the signal; give noise.gain=G")
+        return {"gain": gain, "sigma": sigma}
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         photons = torch.poisson(y.clamp_min(0) / self.gain, generator=generator)

@@ -25,6 +25,7 @@ class Fit(Protocol):
     observed: torch.Tensor  # (1, C, h, w): what the fit is fitted to
     ground_truth: torch.Tensor | None  # for scoring only; None on a user's photo
     physics: object  # .operator: A, (N, C, H, W) -> the observation's shape; .noise: the noise model (None: none)
+    loss: object  # .data_term: what the fit minimises per value (losses/data_terms.py), held-out validation too
     outputs: object  # fitting.outputs.FitOutputs: .output_avg (N, C, H, W), .exp_weight (None: no average)
     device: torch.device
 

@@ -61,10 +61,15 @@ def _flip_one(flags: torch.Tensor, within: torch.Tensor, generator: torch.Genera
     return flags.view(within.shape)
 
 
+def held_out_mean(values: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+    """The mean of `values` over the held-out positions and all channels, per fit: (N, C, h, w) -> (N,)."""
+    count = held.sum() * values.shape[1]
+    return (values * held).flatten(1).sum(1) / count
+
+
 def held_out_error(residual: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
     """The mean of residual^2 over the held-out positions and all channels, per fit: (N, C, h, w) -> (N,)."""
-    count = held.sum() * residual.shape[1]
-    return (residual.float().square() * held).flatten(1).sum(1) / count
+    return held_out_mean(residual.float().square(), held)
 
 
 class HeldOutSet:
@@ -89,10 +94,12 @@ class HeldOutSet:
         self.fit, self.held = fit, self.held.to(fit.device)
 
     def errors(self, *images: torch.Tensor) -> list[torch.Tensor]:
-        """Each image's error on the held-out positions, per fit: (N, C, H, W) -> (N,)."""
-        operator, observed = self.fit.physics.operator, self.fit.observed
+        """Each image's error on the held-out positions, per fit: (N, C, H, W) -> (N,): the mean of the data
+        term the fit minimises (the squared error, or the likelihood matched to the noise: proper for it, so
+        lowest, in expectation, at the clean image: losses/data_terms.py)."""
+        operator, observed, term = self.fit.physics.operator, self.fit.observed, self.fit.loss.data_term
         with torch.no_grad():
-            return [held_out_error(operator(image) - observed, self.held) for image in images]
+            return [held_out_mean(term.pointwise(operator(image), observed), self.held) for image in images]
 
 
 SMOOTHING = number(above=0, high=1)  # the weight of the newest error (1: no smoothing)
