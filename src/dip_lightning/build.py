@@ -182,6 +182,12 @@ def build_stopping(cfg: DictConfig, observed: torch.Tensor | None = None) -> Sto
 
 def _check_combination(cfg: DictConfig, physics, prior, loss) -> None:
     """Settings that work alone but not together, refused before anything is built."""
+    chosen_noise = choice("noise", "gaussian")
+    if chosen_noise != "gaussian" and type(physics.noise) is not get_class(cfg.noise._target_):
+        raise InputError(
+            f"noise={chosen_noise} is the noise of task=denoise and deblur; task={cfg.task.name}'s observation "
+            "is made its own way (conf/task)"
+        )
     if prior.func is PixelPrior and cfg.restarts > 1:
         raise InputError("prior=pixels has nothing random to restart: use restarts=1")
     if isinstance(loss, SureLoss):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from dip_lightning.build import build_problem, estimate_noise
+from dip_lightning.build import build_module, build_problem, estimate_noise
 from dip_lightning.data.photo import PLAIN
 from dip_lightning.errors import InputError
 from dip_lightning.physics.noise import PoissonGaussianNoise, PoissonNoise
@@ -48,6 +48,11 @@ def test_auto_parameters_are_estimated_from_the_photo_within_15_percent(configur
     assert "estimated from the photo: noise." in caplog.text
     if noise == "poisson_gaussian":  # the matched loss reads the estimate
         assert instantiate(cfg.loss).data_term.gain == cfg.noise.gain
+
+
+def test_a_noise_model_is_refused_by_a_task_that_corrupts_its_own_way(configure):
+    with pytest.raises(InputError, match="noise=poisson is the noise of task=denoise and deblur; task=jpeg's"):
+        build_module(configure("task=jpeg", "noise=poisson"))
 
 
 def test_auto_parameters_need_a_photo_and_a_model_that_estimates_them(configure):
