@@ -292,7 +292,7 @@ def estimate_noise(cfg: DictConfig, pictures: dict) -> None:
     config before anything is built from it (the matched loss reads it too), and logged. A model that
     estimates its parameters says how in its `estimate(observed) -> {name: value}`."""
     node = cfg.get("noise")
-    auto = [name for name, value in (node or {}).items() if value == ESTIMATED]
+    auto = [name for name, value in OmegaConf.to_container(node or {}, resolve=False).items() if value == ESTIMATED]
     if not auto:
         return
     if "observed" not in pictures:

@@ -146,9 +146,9 @@ class GainLoss(Loss):
 
     limits = {**Loss.limits, "gain": number(above=0)}
 
-    def __init__(self, regularizer, weight: float, gain: float):
+    def __init__(self, data_term, regularizer, weight: float, gain: float):
         check_limits(self, gain=gain)
-        super().__init__(regularizer, weight)
+        super().__init__(data_term, regularizer, weight)
         self.gain = gain
 
 
@@ -177,7 +177,7 @@ def test_a_target_of_any_name_is_checked_by_the_limits_its_class_declares_or_inh
         check_config(cfg)
     assert str(error.value).startswith("arch.pad must be zero | reflection, got 'same'; loss.weight must be a finite")
     with pytest.raises(InputError) as error:  # the constructor, in the same words, from the same declaration
-        GainLoss(None, 0.0, gain=0)
+        GainLoss(None, None, 0.0, gain=0)
     assert str(error.value) == "gain must be a finite number > 0, got 0"
     assert refused(composed("arch._target_=nowhere.Net", "arch.pad=same")) == []  # left to instantiate to say
 

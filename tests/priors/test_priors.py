@@ -5,6 +5,7 @@ import torch
 
 from dip_lightning.build import build_module
 from dip_lightning.errors import InputError
+from dip_lightning.losses.data_terms import SquaredError
 from dip_lightning.losses.loss import Loss
 from dip_lightning.losses.regularizers import TotalVariation
 from dip_lightning.physics.operator import Identity
@@ -23,18 +24,18 @@ def test_total_variation_is_the_seeds_isotropic_formula():
 
 def test_loss_is_the_data_term_plus_the_weighted_regulariser():
     x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
-    terms = Loss(TotalVariation(0.5), 0.01)(lambda delta: x, y, Identity(), None)
+    terms = Loss(SquaredError(), TotalVariation(0.5), 0.01)(lambda delta: x, y, Identity(), None)
     assert terms.data.item() == pytest.approx(((x - y) ** 2).mean().item())
     expected = terms.data.item() + 0.01 * TotalVariation(0.5)(x).item()
     assert terms.total.item() == pytest.approx(expected, rel=1e-6)
     assert terms.parts["regularizer"].item() == pytest.approx(TotalVariation(0.5)(x).item())
-    plain = Loss(None, 0.0)(lambda delta: x, y, Identity(), None)
+    plain = Loss(SquaredError(), None, 0.0)(lambda delta: x, y, Identity(), None)
     assert plain.parts == {} and plain.total.item() == pytest.approx(plain.data.item())
 
 
 def test_the_data_term_of_each_restart_is_its_own():
     x, y = torch.rand(3, 3, 8, 8), torch.rand(1, 3, 8, 8)
-    terms = Loss(None, 0.0)(lambda delta: x, y, Identity(), None)
+    terms = Loss(SquaredError(), None, 0.0)(lambda delta: x, y, Identity(), None)
     assert terms.data.shape == (3,)
     assert torch.allclose(terms.data, ((x - y) ** 2).flatten(1).mean(1))
     assert terms.total.item() == pytest.approx(terms.data.sum().item())  # each fit gets its own gradient
