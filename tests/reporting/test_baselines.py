@@ -9,13 +9,17 @@ import torch
 from dip_lightning.data.images import resize
 from dip_lightning.data.masks import BernoulliMask
 from dip_lightning.fitting.metrics import psnr
+from dip_lightning.physics.noise import ImpulseNoise, PoissonGaussianNoise, PoissonNoise, SpeckleNoise
 from dip_lightning.reporting.baselines import (
     BASELINES,
     Baseline,
+    anscombe_bm3d_denoise,
     baselines_for,
     bicubic,
     biharmonic_inpaint,
     bm3d_denoise,
+    log_bm3d_denoise,
+    median_denoise,
     nlm_denoise,
     tv_denoise,
 )
@@ -54,6 +58,22 @@ def test_denoisers_gain_several_db_at_sigma_25(clean, denoise):
     denoised = denoise(noisy, 25)
     check_image(denoised, clean)
     assert score(denoised, clean) > score(noisy, clean) + 6  # 9 to 14 dB on these pictures
+
+
+@pytest.mark.parametrize(
+    "noise, denoise",
+    [
+        (PoissonNoise(30), lambda noisy: anscombe_bm3d_denoise(noisy, 1 / 30, 0)),
+        (PoissonGaussianNoise(0.02, 5), lambda noisy: anscombe_bm3d_denoise(noisy, 0.02, 5)),
+        (SpeckleNoise(10), lambda noisy: log_bm3d_denoise(noisy, 10)),
+        (ImpulseNoise(0.1), median_denoise),
+    ],
+)
+def test_the_baseline_of_each_noise_model_gains_several_db(clean, noise, denoise):
+    noisy = noise(clean[None], torch.Generator().manual_seed(0))[0]
+    denoised = denoise(noisy)
+    check_image(denoised, clean)
+    assert score(denoised, clean) > score(noisy.clamp(0, 1), clean) + 5
 
 
 def test_bicubic_upsampling_beats_nearest(clean):

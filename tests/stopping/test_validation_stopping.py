@@ -15,10 +15,24 @@ from dip_lightning.callbacks.result_writer import ResultWriter
 from dip_lightning.errors import InputError
 from dip_lightning.fitting.metrics import psnr
 from dip_lightning.fitting.outputs import FitOutputs
-from dip_lightning.physics.noise import GaussianNoise, JpegCompression
+from dip_lightning.losses.data_terms import (
+    AbsoluteError,
+    AnscombeSquaredError,
+    GammaLikelihood,
+    PoissonLikelihood,
+    SquaredError,
+)
+from dip_lightning.physics.noise import (
+    GaussianNoise,
+    ImpulseNoise,
+    JpegCompression,
+    PoissonGaussianNoise,
+    PoissonNoise,
+    SpeckleNoise,
+)
 from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
-from dip_lightning.stopping.held_out import HeldOutGate, HeldOutMinimum, HeldOutPixels, held_out_error
+from dip_lightning.stopping.held_out import HeldOutGate, HeldOutMinimum, HeldOutPixels, held_out_error, held_out_mean
 from dip_lightning.stopping.lowest_held_out_error import LowestHeldOutError
 from dip_lightning.stopping.lowest_variance import LowestVariance
 
@@ -37,6 +51,45 @@ def test_the_held_out_error_estimates_the_true_error_plus_the_noise_variance():
     true_error = held_out_error(restored - truth, held).item()
     assert np.mean(estimates) == pytest.approx(true_error + sigma**2, rel=0.01)
     assert np.std(estimates) < 0.02 * (true_error + sigma**2)
+
+
+def _anscombe_divergence(f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    term = AnscombeSquaredError(0.02, 5)
+    return (term.expected_transform(f) - term.expected_transform(x)).square()
+
+
+# noise, its data term, and what the term's expectation over the noise exceeds its value at the clean image by
+DIVERGENCES = {
+    "poisson, squared": (PoissonNoise(30), SquaredError(), lambda f, x: (f - x).square()),
+    "poisson, likelihood": (PoissonNoise(30), PoissonLikelihood(), lambda f, x: f - x * f.log() - x + x * x.log()),
+    "poisson_gaussian, squared": (PoissonGaussianNoise(0.02, 5), SquaredError(), lambda f, x: (f - x).square()),
+    "poisson_gaussian, anscombe": (PoissonGaussianNoise(0.02, 5), AnscombeSquaredError(0.02, 5), _anscombe_divergence),
+    "speckle, squared": (SpeckleNoise(10), SquaredError(), lambda f, x: (f - x).square()),
+    "speckle, gamma": (SpeckleNoise(10), GammaLikelihood(), lambda f, x: f.log() + x / f - x.log() - 1),
+    "impulse, absolute": (ImpulseNoise(0.1), AbsoluteError(), lambda f, x: 0.9 * (f - x).abs()),
+}
+
+
+@pytest.mark.parametrize("case", list(DIVERGENCES))
+def test_the_held_out_statistic_of_each_noise_is_unbiased(case):
+    """Over fresh draws of the noise, the held-out mean of the data term at a restoration, less its mean at
+    the clean image, estimates the term's divergence from the clean image there: its expectation differs
+    from it by no more than the draws' own spread allows (4 standard errors). The squared error is
+    unbiased for the MSE under every noise of mean x (impulse noise, not of mean x, with its absolute error)."""
+    noise, term, divergence = DIVERGENCES[case]
+    generator = torch.Generator().manual_seed(0)
+    truth = 0.1 + 0.8 * torch.rand(1, 3, 64, 64, generator=generator)
+    restored = (truth + 0.05 * torch.randn(truth.shape, generator=generator)).clamp(0.02, 1)  # the fit's error
+    held = HeldOutPixels(0.05, 1).draw(torch.ones(1, 1, 64, 64, dtype=torch.bool), generator)
+    differences = []
+    for _ in range(200):  # fresh noise each time: the estimator's expectation
+        observed = noise(truth, generator)
+        at = [held_out_mean(term.pointwise(image, observed), held).item() for image in (restored, truth)]
+        differences.append(at[0] - at[1])
+    expected = held_out_mean(divergence(restored, truth), held).item()
+    standard_error = np.std(differences) / np.sqrt(len(differences))
+    assert abs(np.mean(differences) - expected) < 4 * standard_error, (np.mean(differences), expected)
+    assert expected > 10 * standard_error  # the test can tell a biased statistic: the divergence stands out
 
 
 def test_held_out_pixels_are_a_fraction_of_the_known_ones_in_blocks():

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.ndimage import median_filter
+from scipy.special import digamma, polygamma
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, inpaint_biharmonic
 
+from dip_lightning.losses.data_terms import AnscombeSquaredError
 from dip_lightning.physics.kernels import bicubic
 
 # TV weight per unit of noise (sigma / 255); see tv_denoise for where 0.7 comes from.
@@ -74,14 +77,46 @@ def nlm_denoise(observed: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def bm3d_denoise(observed: torch.Tensor, sigma: float) -> torch.Tensor:
     """BM3D for gray images, CBM3D (BM3D in the opponent colour space) for colour, with the known sigma."""
+    return _to_tensor(_bm3d(_to_array(observed), sigma / 255))
+
+
+def _bm3d(array: np.ndarray, sigma_psd: float) -> np.ndarray:
     try:
         import bm3d
     except ImportError as error:
         raise ImportError("the BM3D baseline needs the bm3d package: pip install 'dip-lightning[baselines]'") from error
-    array = _to_array(observed)
-    sigma_psd = sigma / 255
     denoised = bm3d.bm3d(array, sigma_psd) if array.ndim == 2 else bm3d.bm3d_rgb(array, sigma_psd)
-    return _to_tensor(np.reshape(denoised, array.shape))
+    return np.reshape(denoised, array.shape)
+
+
+def anscombe_bm3d_denoise(observed: torch.Tensor, gain: float, sigma: float) -> torch.Tensor:
+    """Poisson(-Gaussian) noise (gain per photon; read-out sigma in 0-255 units, 0 for Poisson alone): BM3D
+    of unit noise after the generalised Anscombe transform, inverted by the exact unbiased inverse (Makitalo
+    & Foi 2013: the inverse of m(f) = E[GAT(y) | f], which AnscombeSquaredError tabulates). BM3D runs on
+    each channel's transform (the opponent colour transform of CBM3D would mix their variances)."""
+    term = AnscombeSquaredError(gain, sigma)
+    transformed = term.transform(observed.detach().double().cpu()).float()
+    denoised = torch.stack([torch.from_numpy(_bm3d(channel.numpy(), 1.0)).float() for channel in transformed])
+    grid = torch.linspace(-0.1, 1.5, 16001)  # the intensities the inverse is looked up among
+    expected = term.expected_transform(grid).double().numpy()
+    restored = np.interp(denoised.double().numpy(), expected, grid.double().numpy())
+    return torch.from_numpy(restored).float().clamp(0, 1)
+
+
+def median_denoise(observed: torch.Tensor) -> torch.Tensor:
+    """The 3 x 3 median of each channel: the classical filter for impulse (salt and pepper) noise."""
+    array = observed.detach().float().cpu().numpy()
+    return torch.from_numpy(np.stack([median_filter(channel, size=3, mode="reflect") for channel in array]))
+
+
+def log_bm3d_denoise(observed: torch.Tensor, looks: float) -> torch.Tensor:
+    """Speckle (y = x n, n ~ Gamma(looks, 1 / looks)) by the homomorphic route: BM3D of log y, whose noise
+    log n has the variance trigamma(looks) and the mean digamma(looks) - log(looks), taken off before
+    exp (each channel on its own)."""
+    logs = np.log(np.maximum(observed.detach().double().cpu().numpy(), 1e-4))
+    bias, spread = digamma(looks) - np.log(looks), np.sqrt(polygamma(1, looks))
+    denoised = np.stack([_bm3d(channel, spread) for channel in logs])
+    return torch.from_numpy(np.exp(denoised - bias)).float().clamp(0, 1)
 
 
 def biharmonic_inpaint(observed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
