@@ -115,9 +115,6 @@ def build_module(
         loss = instantiate(cfg.loss)
         _check_optimizer(optimizer)
         _check_combination(cfg, physics, prior, loss)
-        if physics.noise is not None:  # what the run pairs (a mismatched pair is an experiment: it says so)
-            noise = f"{type(physics.noise).__name__}({', '.join(f'{k}={v}' for k, v in vars(physics.noise).items())})"
-            log.info(f"noise model {noise}, data term {loss.data_term.name}")
         images = read_images(cfg, physics.scale, images)
         settings = dict(prior.keywords)  # the prior's settings (a partial: the module gives the channels)
         if settings.get("input_image"):  # a picture fed to the network: read as the others

@@ -85,6 +85,15 @@ def run(cfg: DictConfig, images: dict | None = None, extra_callbacks: Sequence[p
     return fit_tiles(cfg, *tiles, pictures, fit, list(extra_callbacks)).to_json()
 
 
+def _pair(module: pl.LightningModule) -> str:
+    """The noise model and the data term a run pairs (a mismatched pair is an experiment: the log says so)."""
+    noise = module.physics.noise
+    if noise is None:
+        return ""
+    settings = ", ".join(f"{name}={value}" for name, value in vars(noise).items())
+    return f"; noise {type(noise).__name__}({settings}), data term {module.loss.data_term.name}"
+
+
 def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback], precision: str | int) -> RunRecord:
     """Fit one image (`pictures`: build.read_pictures's); return its record."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -108,7 +117,8 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     trainer = instantiate(cfg.trainer, precision=precision, callbacks=callbacks, logger=loggers or False)
     log_setup(trainer.loggers, cfg, module, trainer)
     fitted = description["arch"] or f"{description['prior']} prior"
-    log.info(f"{description['task']} with {fitted} ({module.num_params:,} parameters) on {description['image']}")
+    what = f"{description['task']} with {fitted} ({module.num_params:,} parameters) on {description['image']}"
+    log.info(what + _pair(module))
     try:
         trainer.fit(module, ckpt_path=cfg.resume, weights_only=True)
     except SystemExit:  # Lightning ends Ctrl-C with exit 1 and SIGTERM with exit 0: say which, after saving
