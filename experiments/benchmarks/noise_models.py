@@ -16,6 +16,7 @@ import argparse
 import datetime
 import json
 import multiprocessing
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from dip_lightning.hardware.machine import cpu_flags, cpu_name
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[2] / "shared" / "data"
-STEPS, CROP = 1800, 64
+STEPS, CROP = int(os.environ.get("NOISE_STEPS", 1800)), 64
 # noise -> (matched loss, its baseline's label)
 NOISES = {
     "poisson": ("poisson", "Anscombe + BM3D"),
