@@ -111,7 +111,7 @@ def table(rows: list[dict], halves: tuple[str, ...]) -> list[str]:
             continue
         gaps.append(matched["best_psnr_avg"] - matched["psnr_avg"])
         lines.append(
-            f"| {name} | {half} | {noise} | {matched['psnr_input']:.2f} | **{matched['psnr_avg']:.2f}** "
+            f"| {name} | {half} | {noise} | {matched['psnr_input']:.2f} | {matched['psnr_avg']:.2f} "
             f"(`loss={matched['loss']}`) | {plain['psnr_avg']:.2f} | {matched['baseline']:.2f} "
             f"({NOISES[noise][1]}) | {matched['best_psnr_avg']:.2f}, {matched['stop_step_avg']} |"
         )
