@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-cli test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean
+.PHONY: help install run test test-cli test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean docs docs-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -58,3 +58,9 @@ format: install ## ruff format and safe fixes
 
 clean: ## remove the virtual environment and run outputs
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
+
+docs: install ## build the documentation site (strict)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: install ## serve the site at http://127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
