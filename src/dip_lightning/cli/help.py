@@ -66,6 +66,6 @@ def help_page() -> str:
     lines += [
         "",
         "every key: python -m dip_lightning --cfg job; Hydra's own help: --hydra-help",
-        "the manual: README.md at the project's root; from Python: from dip_lightning import restore",
+        "the manual: docs/ (make docs-serve, http://127.0.0.1:8000), README.md its front door; from Python: restore",
     ]
     return "\n".join(lines)
