@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-cli test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean docs docs-serve
+.PHONY: help install run test test-cli test-slow test-sweeps test-cluster lint format bench bench-stopping paper-mini wandb-sync clean docs docs-serve test-docs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ run: install ## the main job: denoise an embedded photo (1 to 3 minutes on 2 CPU
 	$(BIN)/python -m dip_lightning experiment=quick
 
 test: install ## the fast tests, a process per core (2 min 32 s on 2 CPU cores on 2026-12-03, after the install)
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 -m "not slow and not gpu and not cluster and not sweeps and not cli" --durations=15
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 -m "not slow and not gpu and not cluster and not sweeps and not cli and not docs" --durations=15
 
 test-cli: install ## the command line end to end in real processes: bad input, signals, loggers, --cfg (about 4 minutes; CI runs them)
 	$(BIN)/python -m pytest -m "cli and not slow and not sweeps" --durations=10
@@ -61,6 +61,9 @@ clean: ## remove the virtual environment and run outputs
 
 docs: install ## build the documentation site (strict)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+test-docs: install ## the built site's front page and a tutorial in headless Chromium (apt-get install chromium)
+	$(BIN)/python -m pytest -m docs tests/docs/test_site.py
 
 docs-serve: install ## serve the site at http://127.0.0.1:8000
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
