@@ -75,10 +75,12 @@ class Restoration:
 
     @property
     def observation(self) -> torch.Tensor:
+        """The picture the fit was fitted to: your observed one, or the clean image as the task corrupted it."""
         return self.images["observation"]
 
     @property
     def ground_truth(self) -> torch.Tensor | None:
+        """The clean picture the restoration is scored against; None for a photo of yours given without one."""
         return self.images.get("ground_truth")
 
     def to_pil(self, name: str | None = None) -> Image.Image:

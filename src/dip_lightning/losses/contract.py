@@ -25,6 +25,9 @@ from dip_lightning.losses.loss import LossTerms, Network
 
 @runtime_checkable
 class Objective(Protocol):
+    """What the fit minimises: called each step as the module calls it (this file's docstring says with what),
+    it returns the step's LossTerms."""
+
     overfits_noise: bool
     data_term: DataTerm  # the per-value error of its data part, which held-out validation measures
 
@@ -40,6 +43,8 @@ class Objective(Protocol):
 
 @runtime_checkable
 class Regularizer(Protocol):
+    """R(x): a penalty on the image x (N, C, H, W), a scalar, weighted by the loss (total variation)."""
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 

@@ -14,6 +14,9 @@ import torch
 
 @runtime_checkable
 class Network(Protocol):
+    """A network of the deep prior: called with z (N, input channels, H, W), H and W of a size it takes,
+    it returns the image (N, output channels, H, W) of the same size."""
+
     total_stride: int  # H and W must be multiples of it (1: any size)
     min_input_size: int  # and at least this (BatchNorm over one image needs more than one value a channel)
 

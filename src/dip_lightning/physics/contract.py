@@ -19,6 +19,9 @@ from dip_lightning.physics.operator import Operator
 
 @runtime_checkable
 class Noise(Protocol):
+    """How a synthetic observation departs from A(x): called with y = A(x) and the run's generator, it
+    returns the noisy observation of the same shape, every random number drawn from that generator."""
+
     zero_mean: bool  # E[y | x] = A(x): the held-out squared error then estimates the error against A(x)
     correlation_block: int  # its errors are independent across blocks of this many pixels (1: across pixels)
 

@@ -18,6 +18,8 @@ from dip_lightning.data.crop import Crop
 
 @runtime_checkable
 class Prior(Protocol):
+    """A parametrisation of the image the module fits (the deep prior x = net(z), or the pixels)."""
+
     total_stride: int  # the sizes the prior can draw are multiples of it ...
     min_input_size: int  # ... and at least this (the canvas is drawn around the photo to fit both)
 
