@@ -19,7 +19,7 @@ MATCHED = [("poisson", "poisson"), ("poisson_gaussian", "anscombe"), ("speckle",
 @pytest.mark.parametrize("noise, loss", MATCHED)
 def test_a_short_fit_with_the_matched_data_term_rises_above_the_noisy_input(fit, noise, loss):
     results = fit(f"noise={noise}", f"loss={loss}", "image.max_size=48", "task.num_iter=300", *NET)
-    assert results["psnr_avg"] > results["psnr_input"] + 1.0, results
+    assert results["psnr_avg"] > results["psnr_input"] + 0.5, results  # 1.1 to 8.8 dB here, bf16 and fp32
 
 
 def smooth_photo(size: int = 128) -> torch.Tensor:

@@ -15,12 +15,9 @@ from dip_lightning.errors import InputError
 from dip_lightning.physics.noise import (
     GaussianNoise,
     ImpulseNoise,
-    JpegCompression,
     PoissonGaussianNoise,
     PoissonNoise,
-    ShuffledPixels,
     SpeckleNoise,
-    UniformNoise,
     standard_gamma,
 )
 
@@ -118,13 +115,6 @@ def test_gamma_variates_from_the_generator(shape):
     assert moments_agree(draw, shape, shape) == (True, True)
     assert torch.equal(draw[:10], standard_gamma(shape, (200_000,), torch.Generator().manual_seed(0))[:10])
     assert standard_gamma(shape, (2, 3), torch.Generator().manual_seed(0)).shape == (2, 3)
-
-
-def test_which_models_are_of_mean_x():
-    of_mean_x = [GaussianNoise(1), PoissonNoise(1), PoissonGaussianNoise(0.1, 1), SpeckleNoise(1)]
-    others = [ImpulseNoise(0.1), JpegCompression(50), ShuffledPixels(), UniformNoise()]
-    assert all(model.zero_mean is True for model in of_mean_x)
-    assert all(model.zero_mean is False for model in others)
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,11 @@
 """Noise models: how an observation departs from A(x) in a synthetic experiment.
 
-Each model says in `zero_mean` whether its observation is A(x) plus noise of mean zero, E[y | x] = A(x)
-at every value (Gaussian, ignoring its clipping at 0 and 1; Poisson; Poisson-Gaussian; speckle), or not
-(impulse noise, JPEG, the paper's fig. 2 corruptions). Where it is, the expected error of a restoration
-against the observation at pixels the fit did not use is its error against A(x) plus a term that does
-not depend on it (stopping/held_out.py), for the squared error and for the data terms of
-losses/data_terms.py matched to the noise; where it is not, only the data term matched to the noise
-(the absolute error, for impulse noise) has its minimum at the clean value.
+Gaussian, Poisson, Poisson-Gaussian and speckle noise are of mean A(x) (Gaussian ignoring its clipping at
+0 and 1): the expected error of a restoration against the observation at pixels the fit did not use is
+then its error against A(x) plus a term that does not depend on it (stopping/held_out.py), for the
+squared error and for the data terms of losses/data_terms.py matched to the noise. Impulse noise, JPEG
+and the paper's fig. 2 corruptions are not; for impulse noise the matched data term (the absolute error)
+still has its minimum at the clean value.
 
 The camera-like models (Poisson, Poisson-Gaussian, speckle) are not clipped: their likelihoods need the
 counts, and a clipped observation is no longer of mean A(x) near 0 and 1.
@@ -42,7 +41,6 @@ class GaussianNoise:
     """clip(y + N(0, (sigma / 255)^2), 0, 1): clipped but not quantised, as the reference."""
 
     limits = {"sigma": number(0)}  # 0-255 units
-    zero_mean = True  # ignoring the clipping, which raises the mean near 0 and lowers it near 1
     correlation_block = 1
 
     def __init__(self, sigma: float):
@@ -58,7 +56,6 @@ class JpegCompression:
     """The image saved as a JPEG of `quality` (1-100) and read back: blocks, ringing, lost colour."""
 
     limits = {"quality": integer(1, 100)}
-    zero_mean = False  # deterministic: its error is a function of the image
     correlation_block = 8  # its errors are correlated within its 8 x 8 blocks
 
     def __init__(self, quality: int):
@@ -79,7 +76,6 @@ class ShuffledPixels:
     """The image's pixels (all channels together) in a random order: its statistics without its
     structure (the paper's fig. 2, "pixel shuffle")."""
 
-    zero_mean = False
     correlation_block = 1
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -90,7 +86,6 @@ class ShuffledPixels:
 class UniformNoise:
     """U(0, 1) noise in place of the image (the paper's fig. 2, "U(0, 1) noise")."""
 
-    zero_mean = False
     correlation_block = 1
 
     def __call__(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -102,7 +97,6 @@ class PoissonNoise:
     Mean x, variance x / peak; not clipped (the likelihood needs the counts: y * peak is an integer)."""
 
     limits = {"peak": number(above=0) | one_of(ESTIMATED)}
-    zero_mean = True
     correlation_block = 1
 
     def __init__(self, peak: float):
@@ -131,7 +125,6 @@ class PoissonGaussianNoise:
     variance gain * x + (sigma / 255)^2; not clipped."""
 
     limits = {"gain": number(above=0) | one_of(ESTIMATED), "sigma": number(0) | one_of(ESTIMATED)}
-    zero_mean = True
     correlation_block = 1
 
     def __init__(self, gain: float, sigma: float):
@@ -160,7 +153,6 @@ class SpeckleNoise:
     (standard_gamma: torch's own sampler takes no generator)."""
 
     limits = {"looks": number(above=0)}
-    zero_mean = True
     correlation_block = 1
 
     def __init__(self, looks: float):
@@ -180,7 +172,6 @@ class ImpulseNoise:
     lowest at f = x."""
 
     limits = {"fraction": number(0, below=1)}
-    zero_mean = False
     correlation_block = 1
 
     def __init__(self, fraction: float):
