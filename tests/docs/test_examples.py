@@ -46,7 +46,8 @@ def command_lines() -> list[tuple[str, list[str]]]:
     return commands
 
 
-COMMAND_LINES = command_lines()
+COMMAND_LINES = [(where, words) for where, words in command_lines() if not (words and words[0] in COMMANDS)]
+# (resume, summary and paper-table take the reader's folders; a misspelt command is left in, and fails)
 
 
 def test_the_pages_have_examples_to_check():
@@ -55,8 +56,6 @@ def test_the_pages_have_examples_to_check():
 
 @pytest.mark.parametrize("arguments", [words for _, words in COMMAND_LINES], ids=[where for where, _ in COMMAND_LINES])
 def test_every_command_line_example_composes_and_passes_the_checks(arguments):
-    if arguments and arguments[0] in COMMANDS:
-        return  # a command of its own (resume, summary, paper-table): its folder is the reader's
     if arguments[:1] == ["--cfg"]:
         arguments = arguments[2:]
     sweep = "-m" in arguments or "--multirun" in arguments
