@@ -34,6 +34,7 @@ from dip_lightning import train
 from dip_lightning.build import read_pictures
 from dip_lightning.config.command_line import checked_arguments
 from dip_lightning.config.composition import composed
+from dip_lightning.config.profiles import with_profile
 from dip_lightning.config.schema import check_config
 from dip_lightning.data.folders import quoted
 from dip_lightning.data.images import EMBEDDED, to_pil
@@ -207,7 +208,7 @@ def _arguments(pictures: dict, settings: dict, overrides: Sequence[str], scratch
             mask = scratch / "mask.png"
             Image.fromarray(known.numpy().astype(np.uint8) * 255).save(mask)
         arguments += ["mask=file", f"mask.path={quoted(str(mask))}"]
-    return checked_arguments([*arguments, *overrides]), given
+    return with_profile(checked_arguments([*arguments, *overrides])), given
 
 
 def _is_path(picture) -> bool:

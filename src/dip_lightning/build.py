@@ -317,4 +317,5 @@ def describe(cfg: DictConfig, module: DeepImagePrior | None = None) -> dict:
         "arch": choice("arch", None) if deep else None,
         "image": str(cfg.observed if cfg.observed is not None else cfg.image.get("source")),
         "seed": cfg.seed,
+        "profile": choice("profile", None),
     }

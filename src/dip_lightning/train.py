@@ -118,6 +118,7 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     log_setup(trainer.loggers, cfg, module, trainer)
     fitted = description["arch"] or f"{description['prior']} prior"
     what = f"{description['task']} with {fitted} ({module.num_params:,} parameters) on {description['image']}"
+    what += f", profile={description['profile']}" if description["profile"] else ""
     log.info(what + _pair(module))
     try:
         trainer.fit(module, ckpt_path=cfg.resume, weights_only=True)

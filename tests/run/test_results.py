@@ -49,7 +49,7 @@ def test_a_fit_with_restarts_and_a_stopping_rule_writes_declared_fields(fit, pic
     results = fit(*TINY_NET, *overrides, "task.num_iter=3")
     written = assert_read_back_as_written(tmp_path / "run")
     assert written == results  # what train.run returns is what results.json holds
-    assert list(written)[:7] == [*DESCRIPTION, "memory_format", "status"] and list(written)[-1] == "files"
+    assert list(written)[:8] == [*DESCRIPTION, "profile", "memory_format", "status"] and list(written)[-1] == "files"
     assert written["stopping"] == "held-out validation" and len(written["stop_step"]) == 2
     assert len(written["psnr_restarts"]) == 2 and written["gap_to_best"] is not None
 
@@ -69,7 +69,7 @@ def test_a_run_that_failed_before_its_first_step_writes_what_it_is_and_why(confi
     (tmp_path / "run").mkdir()
     train.record_failure(cfg, InputError("the picture is too small"))
     written = assert_read_back_as_written(tmp_path / "run")
-    assert list(written) == [*DESCRIPTION, "status"]
+    assert list(written) == [*DESCRIPTION, "profile", "status"]
     assert written["status"] == "failed: InputError: the picture is too small" and written["arch"] == "skip"
 
 

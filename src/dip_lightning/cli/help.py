@@ -19,6 +19,7 @@ GROUPS = {  # the groups a user picks, in the order a run is thought of, and wha
     "optimizer": "the optimiser",
     "scheduler": "a learning-rate schedule",
     "stopping": "when to stop without ground truth",
+    "profile": "the settings: auto (fast on a photo of yours, the paper's otherwise) | fast | paper",
     "logger": "where the curves go",
     "callbacks": "progress bar and pictures",
     "hydra/launcher": "where a sweep's jobs run (-m)",

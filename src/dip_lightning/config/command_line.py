@@ -19,6 +19,7 @@ from hydra.errors import ConfigCompositionException, HydraException, OverridePar
 
 from dip_lightning.config.composition import check_composes, composed
 from dip_lightning.config.location import config_dir
+from dip_lightning.config.profiles import with_profile
 from dip_lightning.config.schema import check_config
 from dip_lightning.errors import InputError
 
@@ -43,7 +44,7 @@ def command_line(bad_input_exit: int):
             if args or kwargs:  # a config handed over by a caller: no command line to read
                 return hydra_main(*args, **kwargs)
             try:
-                sys.argv[1:] = checked_arguments(sys.argv[1:])
+                sys.argv[1:] = with_profile(checked_arguments(sys.argv[1:]))  # profile=auto made fast or paper
                 if (before := composable(sys.argv[1:])) is not None:
                     check_composes(*before)  # a key that does not exist, a sweep's missing folder: one line
                 elif (shown := shown_overrides(sys.argv[1:])) is not None:

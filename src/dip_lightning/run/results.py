@@ -100,6 +100,7 @@ class RunRecord(_JsonRecord):
     arch: str | None = _always()  # the deep prior's network (conf/arch); null for the pixel prior
     image: str | None = _always()  # the picture restored: observed=PATH, or the clean image's source
     seed: int | None = _always()  # the seed of the weights, z and the degradation (a tile's: seed + its index)
+    profile: str | None = None  # the settings (conf/profile): fast (a photo of yours) | paper
     memory_format: str | None = None  # the deep prior's layout in memory (hardware/layout.py)
     # the session: how far it got, how long it took, where it ran (callbacks/result_writer.py)
     status: str | None = _always()  # finished, running, interrupted, or "failed: <the error>"
