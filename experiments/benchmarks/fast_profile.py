@@ -1,0 +1,238 @@
+"""Time to a result against its quality: settings of the fit on a user's photo, each run as a user runs it
+(`python -m dip_lightning observed=PHOTO` plus the setting), against today's default (`profile=paper`).
+
+A case is a centre crop of a ../shared/data image at 128 or 256 px, corrupted by the product's own physics
+for the task (Gaussian noise of sigma 10 / 25 / 50, JPEG at quality 10, Gaussian blur with noise; seed 0),
+saved as a PNG: the photo. Its clean crop is given as `ground_truth=`, which scores the result and changes
+nothing in the fit. Each run is timed from the command to its exit (the time until the result is written,
+imports and pictures included), alone on the machine, one run at a time; the quality is the PSNR of the
+kept average (results.json's psnr_avg). Cases are split into a `tune` half, on which the fast profile's
+settings are chosen, and a `report` half, on which they are reported. Every run is appended to
+fast_profile.json as it ends (an interrupted benchmark keeps what it measured); --analyse writes
+fast_profile.md and the frontier plot fast_profile.png from it.
+
+    python experiments/benchmarks/fast_profile.py --half tune --size 128 --settings paper,w64 [--cases ...]
+    python experiments/benchmarks/fast_profile.py --analyse
+"""
+
+import argparse
+import datetime
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from suite import report_header
+
+from dip_lightning.data.images import load_image, save_png
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[2] / "shared" / "data"
+RESULTS, REPORT, PLOT = HERE / "fast_profile.json", HERE / "fast_profile.md", HERE / "fast_profile.png"
+WORK = Path("/tmp/dip-fast-profile")
+BASELINES = ("today", "paper")  # today's default, before and after the profiles (the same config)
+# the reference's input noise for sigma 50 is a synthetic experiment's choice: a user's photo gets the default
+TASKS = {"s10": ["task=denoise", "task.sigma=10"], "s25": ["task=denoise"], "s50": ["task=denoise", "task.sigma=50"],
+         "jpeg": ["task=jpeg"], "deblur": ["task=deblur"]}  # fmt: skip
+# (task, size) -> {half: image}; the 128 and 256 px cases of the stopping benchmark where it has them
+CASES = {
+    ("s10", 128): {"tune": "cbm3d9/kodim12.png", "report": "cbm3d9/lena.png"},
+    ("s25", 128): {"tune": "cbm3d9/kodim03.png", "report": "Set14/face.png"},
+    ("s50", 128): {"tune": "cbm3d9/peppers.png", "report": "cbm3d9/hill.png"},
+    ("jpeg", 128): {"tune": "Set14/monarch.png", "report": "Set14/foreman.png"},
+    ("deblur", 128): {"tune": "cbm3d9/kodim01.png", "report": "Set14/flowers.png"},
+    ("s10", 256): {"tune": "classic/house.png", "report": "cbm3d9/kodim02.png"},
+    ("s25", 256): {"tune": "Set14/barbara.png", "report": "Set14/pepper.png"},
+    ("s50", 256): {"tune": "classic/boat.png", "report": "cbm3d9/baboon.png"},
+    ("jpeg", 256): {"tune": "Set5/bird.png", "report": "Set14/lenna.png"},
+    ("deblur", 256): {"tune": "classic/couple.png", "report": "Set5/butterfly.png"},
+}
+WIDTHS = {"denoise": [128] * 5, "jpeg": [8, 16, 32, 64, 128]}  # the skip network's widths per level (task_arch)
+WIDTH_64, WIDTH_32 = ["width/2"], ["width/4"]  # the task's widths halved, quartered
+NEAREST = ["arch.upsample_mode=nearest"]
+SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before the profiles existed (`today`:
+    # no override, what observed= ran then), and the profiles (`paper`: profile=paper, today's settings; `auto`:
+    # no override, what observed= runs now, the fast profile)
+    "paper": ["profile=paper"],
+    "auto": [],
+    "today": [],
+    "p100": ["stopping.patience=100"],
+    "w64": WIDTH_64,
+    "w64 p100": [*WIDTH_64, "stopping.patience=100"],
+    "w32 p100": [*WIDTH_32, "stopping.patience=100"],
+    "w64 nearest p100": [*WIDTH_64, *NEAREST, "stopping.patience=100"],
+    "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
+}
+
+
+def case_name(task: str, size: int, image: str) -> str:
+    return f"{task} {size} {Path(image).stem}"
+
+
+def overrides(setting: str, task: str) -> list[str]:
+    """The setting's overrides for the task, widths made the task's own."""
+    made = []
+    for override in SETTINGS[setting]:
+        if override.startswith("width/"):
+            widths = [max(1, width // int(override.split("/")[1])) for width in WIDTHS.get(TASKS[task][0][5:], WIDTHS["denoise"])]
+            made += [f"arch.num_channels_{part}=[{','.join(map(str, widths))}]" for part in ("down", "up")]
+        else:
+            made.append(override)
+    return made
+
+
+def photo(task: str, size: int, image: str) -> tuple[Path, Path]:
+    """The clean crop and its observation, as PNG files (made once)."""
+    folder = WORK / case_name(task, size, image).replace(" ", "_")
+    clean, observed = folder / "clean.png", folder / "observed.png"
+    if not observed.is_file():
+        from dip_lightning.build import build_problem
+        from dip_lightning.config.composition import composed
+
+        folder.mkdir(parents=True, exist_ok=True)
+        save_png(load_image(DATA / image, center_crop=size), clean)
+        with composed([*TASKS[task], "image=file", f"image.source={clean}", "image.max_size=null"]) as cfg:
+            _, problem = build_problem(cfg)
+        save_png(problem.observed[0].clamp(0, 1), observed)
+    return clean, observed
+
+
+def run(task: str, size: int, image: str, setting: str) -> dict:
+    """One run as a user runs it, timed from the command to its exit."""
+    clean, observed = photo(task, size, image)
+    folder = WORK / "runs" / f"{case_name(task, size, image)} {setting}".replace(" ", "_")
+    command = [sys.executable, "-m", "dip_lightning", *TASKS[task][:1], f"observed={observed}",
+               f"ground_truth={clean}", *overrides(setting, task), f"hydra.run.dir={folder}"]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)}\n{done.stderr[-2000:]}")
+    record = json.loads((folder / "results.json").read_text())
+    return {
+        "case": case_name(task, size, image), "task": task, "size": size, "setting": setting,
+        "overrides": overrides(setting, task), "seconds": round(seconds, 1), "fit_seconds": record["seconds"],
+        "steps": record["steps"], "psnr_avg": record["psnr_avg"], "best_psnr_avg": record["best_psnr_avg"],
+        "psnr_input": record["psnr_input"], "num_params": record["num_params"], "precision": record["precision"],
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
+def saved() -> list[dict]:
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+
+
+def measure(args) -> None:
+    for (task, size), halves in CASES.items():
+        if size not in args.sizes or (args.tasks and task not in args.tasks):
+            continue
+        for half in args.halves:
+            for setting in args.settings:
+                done = {(row["case"], row["setting"]) for row in saved()}
+                if (case_name(task, size, halves[half]), setting) in done:
+                    continue
+                row = {"half": half, **run(task, size, halves[half], setting)}
+                RESULTS.write_text(json.dumps([*saved(), row], indent=1))
+                print(f"{row['case']:24} {setting:18} {row['seconds']:7.1f} s {row['steps']:5} steps "
+                      f"{row['psnr_avg']:.2f} dB", flush=True)  # fmt: skip
+
+
+def analyse(args) -> None:
+    rows = saved()
+    baseline = {row["case"]: row for row in rows if row["setting"] in BASELINES}
+    lines = report_header(
+        "A user's photo sooner: settings against today's default, time to the result and its PSNR",
+        datetime.datetime.now().astimezone(), args.note,
+        "- Baseline: today's default, `today` (no override, before the profiles: the tune half) or `paper` "
+        "(`profile=paper`, the same config after them: the report half); every run "
+        "`python -m dip_lightning observed=PHOTO ground_truth=CLEAN SETTING`, alone, 2 threads",
+    )  # fmt: skip
+    summary = {}
+    for half in ("tune", "report"):
+        lines += ["", f"## The {half} half", ""]
+        lines += ["| case | setting | seconds | x sooner | steps | psnr_avg | vs baseline |", "|---|---|---|---|---|---|---|"]
+        for size in (128, 256):
+            for setting in SETTINGS:
+                paired = [(row, baseline[row["case"]]) for row in rows if row["half"] == half and row["size"] == size
+                          and row["setting"] == setting and row["case"] in baseline]  # fmt: skip
+                if paired and setting not in BASELINES:
+                    summary[half, size, setting] = summarised(paired)
+                for row, base in paired:
+                    lines.append(
+                        f"| {row['case']} | {setting} | {row['seconds']:.0f} | {base['seconds'] / row['seconds']:.2f} | "
+                        f"{row['steps']} | {row['psnr_avg']:.2f} | {row['psnr_avg'] - base['psnr_avg']:+.2f} |"
+                    )
+    lines += ["", "## Per setting, half and size (x sooner: the baseline's total seconds over the setting's)", ""]
+    lines += ["| half | size | setting | cases | x sooner (total) | x sooner (least) | mean dB vs baseline | worst |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for (half, size, setting), row in summary.items():
+        lines.append(
+            f"| {half} | {size} | {setting} | {row['cases']} | {row['speedup']:.2f} | {row['min_speedup']:.2f} | "
+            f"{row['mean_gap']:+.2f} | {row['worst_gap']:+.2f} |"
+        )
+    frontier(summary)
+    lines += ["", f"![frontier]({PLOT.name})", ""]
+    REPORT.write_text("\n".join(lines) + "\n" + (args.conclusions.read_text() if args.conclusions else ""))
+    print("\n".join(lines))
+
+
+def summarised(paired: list[tuple[dict, dict]]) -> dict:
+    """A setting's runs against the baseline's on the same cases."""
+    gaps = [row["psnr_avg"] - base["psnr_avg"] for row, base in paired]
+    return {
+        "cases": len(paired),
+        "speedup": sum(base["seconds"] for _, base in paired) / sum(row["seconds"] for row, _ in paired),
+        "min_speedup": min(base["seconds"] / row["seconds"] for row, base in paired),
+        "mean_gap": statistics.mean(gaps),
+        "worst_gap": min(gaps),
+    }
+
+
+def frontier(summary: dict) -> None:
+    """How much sooner against how much PSNR of the kept average, one point per setting, half and size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    for (half, size, setting), row in summary.items():
+        colour, marker = f"C{(size == 256) * 2 + (half == 'report')}", "o" if half == "tune" else "s"
+        axis.scatter(row["speedup"], row["mean_gap"], marker=marker, color=colour)
+        axis.annotate(setting, (row["speedup"], row["mean_gap"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for half, size in sorted({(half, size) for half, size, _ in summary}):
+        colour, marker = f"C{(size == 256) * 2 + (half == 'report')}", "o" if half == "tune" else "s"
+        axis.scatter([], [], marker=marker, color=colour, label=f"{half} half, {size} px")
+    axis.set_xscale("log")
+    axis.set_xlabel("times sooner than today's default (total seconds to the result, log)")
+    axis.set_ylabel("mean PSNR of the kept average vs today's default (dB)")
+    axis.axhline(0, color="gray", lw=0.5)
+    axis.axhline(-0.3, color="red", lw=0.5, ls="--")
+    axis.axvline(4, color="red", lw=0.5, ls="--")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--halves", type=lambda text: text.split(","), default=["tune", "report"])
+    parser.add_argument("--sizes", type=lambda text: [int(size) for size in text.split(",")], default=[128, 256])
+    parser.add_argument("--tasks", type=lambda text: text.split(","), default=None, help=f"of {', '.join(TASKS)}")
+    parser.add_argument("--settings", type=lambda text: text.split(","), default=["paper", "fast"])
+    parser.add_argument("--analyse", action="store_true", help="write the report from fast_profile.json")
+    parser.add_argument("--conclusions", type=Path, default=None, help="a markdown file appended to the report")
+    parser.add_argument("--note", default=None)
+    args = parser.parse_args()
+    if args.analyse:
+        analyse(args)
+    else:
+        torch.set_num_threads(1)  # the photos are made here; the runs are processes of their own
+        measure(args)
+
+
+if __name__ == "__main__":
+    main()
