@@ -11,7 +11,9 @@ settings are chosen, and a `report` half, on which they are reported. Every run 
 fast_profile.json as it ends (an interrupted benchmark keeps what it measured); --analyse writes
 fast_profile.md and the frontier plot fast_profile.png from it.
 
-    python experiments/benchmarks/fast_profile.py --half tune --size 128 --settings paper,w64 [--cases ...]
+    python experiments/benchmarks/fast_profile.py --halves tune --sizes 128 --settings "today,w64 p100" \
+        [--tasks s25,jpeg]
+    python experiments/benchmarks/fast_profile.py --halves report --sizes 128 --settings auto,paper
     python experiments/benchmarks/fast_profile.py --analyse
 """
 
@@ -77,7 +79,10 @@ def overrides(setting: str, task: str) -> list[str]:
     made = []
     for override in SETTINGS[setting]:
         if override.startswith("width/"):
-            widths = [max(1, width // int(override.split("/")[1])) for width in WIDTHS.get(TASKS[task][0][5:], WIDTHS["denoise"])]
+            widths = [
+                max(1, width // int(override.split("/")[1]))
+                for width in WIDTHS.get(TASKS[task][0][5:], WIDTHS["denoise"])
+            ]
             made += [f"arch.num_channels_{part}=[{','.join(map(str, widths))}]" for part in ("down", "up")]
         else:
             made.append(override)
@@ -153,7 +158,10 @@ def analyse(args) -> None:
     summary = {}
     for half in ("tune", "report"):
         lines += ["", f"## The {half} half", ""]
-        lines += ["| case | setting | seconds | x sooner | steps | psnr_avg | vs baseline |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "| case | setting | seconds | x sooner | steps | psnr_avg | vs baseline |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for size in (128, 256):
             for setting in SETTINGS:
                 paired = [(row, baseline[row["case"]]) for row in rows if row["half"] == half and row["size"] == size
@@ -161,8 +169,9 @@ def analyse(args) -> None:
                 if paired and setting not in BASELINES:
                     summary[half, size, setting] = summarised(paired)
                 for row, base in paired:
+                    sooner = base["seconds"] / row["seconds"]
                     lines.append(
-                        f"| {row['case']} | {setting} | {row['seconds']:.0f} | {base['seconds'] / row['seconds']:.2f} | "
+                        f"| {row['case']} | {setting} | {row['seconds']:.0f} | {sooner:.2f} | "
                         f"{row['steps']} | {row['psnr_avg']:.2f} | {row['psnr_avg'] - base['psnr_avg']:+.2f} |"
                     )
     lines += ["", "## Per setting, half and size (x sooner: the baseline's total seconds over the setting's)", ""]

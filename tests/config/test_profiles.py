@@ -56,11 +56,13 @@ def flat(node: dict, prefix: str = "") -> dict:
 
 
 def declared(*files: str) -> set[str]:
-    """The keys the profile's files set."""
+    """The keys the profile's files set, with those of the files they include (their `defaults`)."""
     keys = set()
     for name in files:
-        keys |= set(flat(OmegaConf.to_container(OmegaConf.load(config_dir() / name))))
-    return keys - {"defaults"}
+        content = OmegaConf.to_container(OmegaConf.load(config_dir() / name))
+        included = [f"{Path(name).parent}/{entry}.yaml" for entry in content.pop("defaults", [])]
+        keys |= set(flat(content)) | declared(*included)
+    return keys
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -92,6 +94,21 @@ def test_auto_is_fast_for_a_photo_of_yours_and_paper_otherwise(arguments, profil
     assert [argument for argument in chosen(arguments) if argument.startswith("profile=")] == [f"profile={profile}"]
 
 
+@pytest.mark.parametrize(
+    ("arguments", "handed"),
+    [
+        (["task=inpaint", "--cfg", "job"], ["task=inpaint", "profile=paper", "--cfg", "job"]),
+        (
+            ["-m", "observed=a.png,b.png", "--cfg", "job"],
+            ["-m", "observed=a.png,b.png", "profile=fast", "--cfg", "job"],
+        ),
+        (["--cfg", "job"], ["profile=paper", "--cfg", "job"]),
+    ],
+)
+def test_the_profile_is_handed_beside_the_other_overrides(arguments, handed):
+    assert with_profile(arguments) == handed  # Hydra's parser refuses an override after a flag's value
+
+
 @pytest.mark.parametrize("task", ["denoise", "deblur", "jpeg", "sr"])
 def test_the_fast_profile_changes_its_own_settings_only(task):
     paper = flat(json.loads(GOLDEN.read_text())[f"{task} photo"])
@@ -99,6 +116,11 @@ def test_the_fast_profile_changes_its_own_settings_only(task):
     changed = {key for key in paper.keys() | fast.keys() if paper.get(key) != fast.get(key)}
     files = ["profile/fast.yaml", f"profile_task_arch/fast_{task}_skip.yaml", "profile_stopping/fast_auto.yaml"]
     assert changed == declared(*(name for name in files if (config_dir() / name).is_file()))
+
+
+def test_the_fast_profile_sets_the_same_patience_for_either_held_out_rule():
+    for rule in ("auto", "validation"):
+        assert config([*PHOTO, f"stopping={rule}", "profile=fast"])["stopping"]["patience"] == 100
 
 
 def test_the_run_records_its_profile():
