@@ -218,7 +218,8 @@ def read_pictures(cfg: DictConfig, given: dict | None = None) -> dict:
     """The run's pictures, read once, as the `given` pictures build_module and the tiles take (name ->
     (tensor, PhotoFormat)): the clean image, or the observation and its ground truth."""
     with _input_errors():
-        images = read_images(cfg, instantiate(cfg.task.physics).scale, given)
+        # the operator alone: the noise model may still wait for its estimate from these pictures (noise.NAME=auto)
+        images = read_images(cfg, instantiate(cfg.task.physics.operator).scale, given)
     photo = images.pop("photo_format")
     return {
         name: (image, photo if name != "ground_truth" else PLAIN) for name, image in images.items() if image is not None

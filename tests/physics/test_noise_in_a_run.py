@@ -64,3 +64,16 @@ def test_auto_parameters_need_a_photo_and_a_model_that_estimates_them(configure)
         build_problem(configure("noise=poisson", "noise.peak=auto"))  # a clean image: nothing to estimate from
     with pytest.raises(InputError, match="noise.looks=auto: SpeckleNoise does not estimate its parameters"):
         estimate_noise(configure("noise=speckle", "noise.looks=auto"), {"observed": (smooth_photo(), PLAIN)})
+
+
+def test_a_photo_with_an_auto_parameter_runs_end_to_end(caplog):
+    """The whole path of a user's command (restore() as the command line): the photo is read before the noise
+    model is built, so peak=auto is estimated, not refused (it was, until the examples were run)."""
+    from dip_lightning import restore
+
+    observed = PoissonNoise(peak=30.0)(smooth_photo(48)[None], torch.Generator().manual_seed(0))[0].clamp(0, 1)
+    overrides = ["noise=poisson", "noise.peak=auto", "loss=poisson", "task.num_iter=2", "~logger", "check_fit=false"]
+    with caplog.at_level(logging.INFO, logger="dip_lightning.build"):
+        result = restore(observed, overrides=[*overrides, *NET], progress=False)
+    assert result.restored.shape == (3, 48, 48)
+    assert "estimated from the photo: noise.peak=" in caplog.text
