@@ -62,8 +62,8 @@ clean: ## remove the virtual environment and run outputs
 docs: install ## build the documentation site (strict)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-test-docs: install ## the built site's front page and a tutorial in headless Chromium (apt-get install chromium)
-	$(BIN)/python -m pytest -m docs tests/docs/test_site.py
+test-docs: install ## every shell example run with tiny settings, the built site in headless Chromium (apt-get install chromium; about 6 minutes)
+	$(BIN)/python -m pytest -n 2 -m docs tests/docs/
 
 docs-serve: install ## serve the site at http://127.0.0.1:8000
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
