@@ -109,7 +109,7 @@ class Trace(pl.Callback):
         rows["psnr"].append(round(psnr(output, module.ground_truth), 3))
         rows["psnr_avg"].append(round(psnr(average, module.ground_truth), 3))
         if self.validation is not None:
-            operator, observed, held = module.physics.operator, module.observed, self.validation.held
+            operator, observed, held = module.physics.operator, module.observed, self.validation.criterion.held_out.held
             for name, image in (("held_out", output), ("held_out_avg", average)):
                 rows[name].append(float(f"{held_out_error(operator(image) - observed, held).item():.6g}"))
 

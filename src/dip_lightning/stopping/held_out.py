@@ -15,7 +15,7 @@ from dip_lightning.errors import InputError
 from dip_lightning.limits import check_limits, integer, number, one_of
 from dip_lightning.physics.contract import Noise
 from dip_lightning.stopping.criterion import Fit
-from dip_lightning.stopping.statistics import RunningMinimum, SmoothedValue, copy_or_none
+from dip_lightning.stopping.statistics import ResolvedMinimum, RunningMinimum, SmoothedValue, copy_or_none
 
 
 class HeldOutPixels:
@@ -80,6 +80,7 @@ class HeldOutSet:
     def __init__(self, pixels: HeldOutPixels, seed: int):
         self.pixels, self.seed = pixels, seed
         self.held: torch.Tensor | None = None  # (1, 1, h, w) bool
+        self.positions: torch.Tensor | None = None  # the held-out positions' flat indices, from `start`
         self.fit: Fit | None = None
 
     def withhold(self, fit: Fit) -> None:
@@ -92,6 +93,7 @@ class HeldOutSet:
 
     def start(self, fit: Fit) -> None:
         self.fit, self.held = fit, self.held.to(fit.device)
+        self.positions = self.held.flatten().nonzero().flatten()  # once: the values below need no host sync
 
     def errors(self, *images: torch.Tensor) -> list[torch.Tensor]:
         """Each image's error on the held-out positions, per fit: (N, C, H, W) -> (N,): the mean of the data
@@ -100,6 +102,13 @@ class HeldOutSet:
         operator, observed, term = self.fit.physics.operator, self.fit.observed, self.fit.loss.data_term
         with torch.no_grad():
             return [held_out_mean(term.pointwise(operator(image), observed), self.held) for image in images]
+
+    def values(self, image: torch.Tensor) -> torch.Tensor:
+        """The image's data term at each held-out value (every held-out position, every channel), per fit:
+        (N, C, H, W) -> (N, K), whose mean is `errors`' (up to rounding)."""
+        operator, observed, term = self.fit.physics.operator, self.fit.observed, self.fit.loss.data_term
+        with torch.no_grad():
+            return term.pointwise(operator(image), observed).flatten(2)[:, :, self.positions].flatten(1)
 
 
 SMOOTHING = number(above=0, high=1)  # the weight of the newest error (1: no smoothing)
@@ -111,23 +120,30 @@ class HeldOutMinimum:
 
     The fit's output is kept at the lowest error of its exponential smoothing (the raw output's error jumps
     with the per-step input noise), and its exponential average at the lowest error of the average itself
-    (the average is smooth, and its minimum comes later than the output's: no lag to guess)."""
+    (the average is smooth, and its minimum comes later than the output's: no lag to guess). With
+    `resolution` > 0 the average's kept step moves only by a lower error that many standard errors of the
+    paired difference below the kept one's (statistics.ResolvedMinimum): near a high, flat peak a few
+    thousand held-out values cannot tell the steps apart, and a drift within their sampling error must not
+    carry the average past its peak. Its updates then take the average's held-out values, (N, K)."""
 
-    limits = {"patience": integer(1), "smoothing": SMOOTHING}
+    limits = {"patience": integer(1), "smoothing": SMOOTHING, "resolution": number(0)}
 
-    def __init__(self, patience: int, smoothing: float):
-        check_limits(self, "stopping.", patience=patience, smoothing=smoothing)
+    def __init__(self, patience: int, smoothing: float, resolution: float = 0.0):
+        check_limits(self, "stopping.", patience=patience, smoothing=smoothing, resolution=resolution)
         self.patience = patience
         self.smoothed = SmoothedValue(smoothing)  # the output's error
-        self.output, self.average = RunningMinimum(), RunningMinimum()
+        self.output = RunningMinimum()
+        self.resolves = resolution > 0  # the average's kept step by its values' paired standard error
+        self.average = ResolvedMinimum(resolution) if self.resolves else RunningMinimum()
         self.stopped: torch.Tensor | None = None  # (N,) bool
 
     @torch.no_grad()
     def update(
         self, error: torch.Tensor, error_avg: torch.Tensor | None, step: int
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Take this step's held-out errors of the outputs and of their averages (None: no averaging);
-        return which fits' output, and which fits' average, reached a new lowest error."""
+        """Take this step's held-out errors of the outputs (N,) and of their averages (None: no averaging;
+        their values (N, K) where the detector `resolves`); return which fits' output, and which fits'
+        average, reached a new kept step."""
         smoothed = self.smoothed.update(error)
         if self.stopped is None:
             self.stopped = torch.zeros(error.shape, dtype=torch.bool, device=error.device)

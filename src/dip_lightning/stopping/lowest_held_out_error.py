@@ -11,17 +11,20 @@ from dip_lightning.stopping.held_out import HeldOutMinimum, HeldOutPixels, HeldO
 
 class LowestHeldOutError(StoppingCriterion):
     """Withholds `held_out` pixels of the observation from the data term (drawn from `seed`) and keeps each
-    fit's output at the lowest smoothed error on them, its average at the average's lowest error; the fit
-    stops once neither improved for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the
-    errors as PSNRs against the observation (higher is better)."""
+    fit's output at the lowest smoothed error on them, its average at the average's lowest error (moved only
+    by a difference of `resolution` standard errors: HeldOutMinimum); the fit stops once neither improved
+    for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the errors as PSNRs against the
+    observation (higher is better)."""
 
     limits = {"name": TEXT, **HeldOutMinimum.limits}
 
-    def __init__(self, name: str, held_out: HeldOutPixels, patience: int, smoothing: float, seed: int):
+    def __init__(
+        self, name: str, held_out: HeldOutPixels, patience: int, smoothing: float, seed: int, resolution: float = 0.0
+    ):
         check_limits(self, "stopping.", name=name)
         self.name = name
         self.held_out = HeldOutSet(held_out, seed)
-        self.detector = HeldOutMinimum(patience, smoothing)
+        self.detector = HeldOutMinimum(patience, smoothing, resolution)
         self.averaging = False
 
     def setup(self, fit: Fit) -> None:
@@ -37,7 +40,8 @@ class LowestHeldOutError(StoppingCriterion):
             error, error_avg = self.held_out.errors(output, output_avg)
         else:
             (error,), error_avg = self.held_out.errors(output), None
-        new_output, new_average = self.detector.update(error, error_avg, step)
+        average = self.held_out.values(output_avg) if error_avg is not None and self.detector.resolves else error_avg
+        new_output, new_average = self.detector.update(error, average, step)
         errors = {"psnr_held_out": error.mean()}
         if error_avg is not None:
             errors["psnr_held_out_avg"] = error_avg.mean()
