@@ -90,5 +90,5 @@ def test_a_resolving_detector_takes_the_averages_values_and_waits_from_its_kept_
 def test_a_run_with_a_resolution_keeps_an_average_and_records_its_step(fit, tmp_path):
     noisy = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     path = write_png(tmp_path / "noisy.png", noisy)
-    results = fit(*TINY_NET, f"observed={path}", "task.num_iter=30", "stopping.resolution=1.0")
+    results = fit(*TINY_NET, f"observed={path}", "task.num_iter=30", "+stopping.resolution=1.0")
     assert results["stopping"] == "held-out validation" and 1 <= results["stop_step_avg"] <= results["steps"]

@@ -32,7 +32,14 @@ from dip_lightning.physics.noise import (
 )
 from dip_lightning.stopping.callback import StoppingCallback
 from dip_lightning.stopping.detectors import WindowedVariance
-from dip_lightning.stopping.held_out import HeldOutGate, HeldOutMinimum, HeldOutPixels, held_out_error, held_out_mean
+from dip_lightning.stopping.held_out import (
+    HeldOutGate,
+    HeldOutMinimum,
+    HeldOutPixels,
+    auto_fraction,
+    held_out_error,
+    held_out_mean,
+)
 from dip_lightning.stopping.lowest_held_out_error import LowestHeldOutError
 from dip_lightning.stopping.lowest_variance import LowestVariance
 
@@ -101,8 +108,22 @@ def test_held_out_pixels_are_a_fraction_of_the_known_ones_in_blocks():
     blocks = HeldOutPixels(0.1, 8).draw(torch.ones(1, 1, 64, 96, dtype=torch.bool), generator)
     tiles = blocks[0, 0].reshape(8, 8, 12, 8).permute(0, 2, 1, 3).flatten(2)  # every 8 x 8 tile
     assert torch.all(tiles.all(-1) | ~tiles.any(-1))  # whole JPEG blocks, or none of a block
-    with pytest.raises(InputError, match=r"stopping.held_out.fraction must be a finite number in \(0, 0.5\), got 0.7"):
+    with pytest.raises(InputError, match=r"fraction must be a finite number in \(0, 0.5\) or auto, got 0.7"):
         HeldOutPixels(0.7, 1)
+
+
+@pytest.mark.parametrize(
+    ("size", "block", "fraction"),
+    [(64, 1, 0.05), (128, 1, 0.02), (100, 1, 0.03), (512, 1, 0.02), (128, 8, 0.05), (1024, 8, 0.02)],
+)
+def test_fraction_auto_holds_out_about_300_positions_between_2_and_5_percent(size, block, fraction):
+    """5 % of a 64 px photo (205 pixels), 2 % of a 128 px one (328), 300 of a 100 px one; JPEG's 8 x 8
+    blocks count as positions: 5 % of a 128 px photo's 256 blocks."""
+    assert auto_fraction(size**2 // block**2) == pytest.approx(fraction)
+    support = torch.ones(1, 1, size, size, dtype=torch.bool)
+    held = HeldOutPixels("auto", block).draw(support, torch.Generator().manual_seed(0))
+    expected = fraction * size**2 / block**2  # positions held out
+    assert abs(held.sum().item() / block**2 - expected) < 4 * expected**0.5  # within 4 sigma of a binomial draw
 
 
 def whole_blocks(held: torch.Tensor, size: int) -> bool:
