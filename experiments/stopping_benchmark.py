@@ -115,12 +115,14 @@ class Trace(pl.Callback):
 
 
 def fit(cfg, callbacks: list) -> pl.LightningModule:
-    from dip_lightning.build import build_module
+    """The config's fit as a run fits it (its module, precision and layout: train.module_for), with
+    `callbacks` and nothing else."""
     from dip_lightning.hardware.precision import resolve_precision
+    from dip_lightning.train import module_for
 
-    module = build_module(cfg)
-    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     precision = resolve_precision("auto", "cpu")  # as a run's default: bf16 where the CPU has it natively
+    module, _ = module_for(cfg, None, precision)
+    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     pl.Trainer(max_steps=cfg.task.num_iter, precision=precision, callbacks=callbacks, **quiet).fit(module)
     return module
 

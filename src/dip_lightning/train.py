@@ -38,6 +38,7 @@ from dip_lightning.errors import InputError
 from dip_lightning.hardware.device import check_accelerator
 from dip_lightning.hardware.layout import resolve_memory_format, torch_format
 from dip_lightning.hardware.precision import compute_dtype, resolve_precision
+from dip_lightning.module import DeepImagePrior
 from dip_lightning.reporting.plots import learning_curve
 from dip_lightning.run.folder import RESULTS_FILE
 from dip_lightning.run.placement import placement
@@ -98,10 +99,7 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
     """Fit one image (`pictures`: build.read_pictures's); return its record."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     resume_own_checkpoint(cfg)  # a job its scheduler stopped and started again goes on from its checkpoint
-    batched = cfg.restarts > 1 and restarts_batched(cfg)
-    requested = cfg.prior.get("memory_format", "auto")  # the deep prior's; prior=pixels has no network
-    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat_optimizer(cfg))
-    module = build_module(cfg, compute_dtype(precision), pictures, torch_format(layout))
+    module, layout = module_for(cfg, pictures, precision)
     description = {**describe(cfg, module), "memory_format": layout}
     writer = ResultWriter(cfg.output_dir, description, every_n_steps=cfg.save_every)
     checkpointer = Checkpointer(cfg.output_dir, every_n_steps=cfg.checkpoint_every)
@@ -130,6 +128,15 @@ def fit_one(cfg: DictConfig, pictures: dict, extra_callbacks: list[pl.Callback],
         if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
             sys.modules["wandb"].finish()
     return writer.results
+
+
+def module_for(cfg: DictConfig, pictures: dict | None, precision: str | int) -> tuple[DeepImagePrior, str]:
+    """The run's module as it fits at `precision` (its compute dtype, the deep prior's layout chosen for the
+    machine) and that layout's name: what every fit of the config is, a benchmark's too."""
+    batched = cfg.restarts > 1 and restarts_batched(cfg)
+    requested = cfg.prior.get("memory_format", "auto")  # the deep prior's; prior=pixels has no network
+    layout = resolve_memory_format(requested, cfg.trainer.accelerator, precision, batched, flat_optimizer(cfg))
+    return build_module(cfg, compute_dtype(precision), pictures, torch_format(layout)), layout
 
 
 def _draw_learning_curve(folder: Path) -> None:

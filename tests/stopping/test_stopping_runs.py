@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import TINY_NET
+from conftest import TINY_NET, write_png
 
 from dip_lightning.build import build_module
 from dip_lightning.losses.data_terms import SquaredError
@@ -282,3 +283,32 @@ def test_sure_denoises_without_ground_truth_in_its_loss(fit, tmp_path):
     assert results["psnr"] > results["psnr_input"] + 3
     header = (tmp_path / "run" / "results.json").read_text()
     assert json.loads(header)["task"] == "denoise"
+
+
+def test_the_all_pixel_oracle_is_a_plain_fits_best_average(fit, tmp_path):
+    """experiments/stopping_all_pixels.py's oracle, the best average of its fit on all pixels, is what a
+    plain run of the same case and seed records as its best (best_psnr_avg)."""
+    path = Path(__file__).resolve().parents[2] / "experiments" / "stopping_all_pixels.py"
+    spec = importlib.util.spec_from_file_location("all_pixels", path)
+    all_pixels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(all_pixels)
+    photo = write_png(tmp_path / "clean.png", np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    all_pixels.CASES = {"tiny": ("tune", ["task=denoise", *TINY_NET], 30, str(photo), 32)}
+    all_pixels.VALIDATION = [(5, 0.1, 0.0), (5, 0.1, 1.0)]
+    threads = torch.get_num_threads()
+    try:
+        result = all_pixels.run_case(("tiny", 0.05, True))
+        record = fit(
+            "task=denoise", *TINY_NET, "profile=fast", "image=file", f"image.source={photo}", "image.center_crop=32",
+            "task.num_iter=30", "stopping=none",
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert len(result["all_pixels"]) == 30 and set(result["fits"]["0.05"]["decisions"]) == {
+        "p5 s0.1 r0.0",
+        "p5 s0.1 r1.0",
+    }
+    assert max(result["all_pixels"]) == pytest.approx(record["best_psnr_avg"], abs=1e-3)
+    assert all_pixels.outcome({**result, "half": "tune", "budget": 30}, "fixed")["gap"] == pytest.approx(
+        max(result["all_pixels"]) - result["all_pixels"][-1]
+    )
