@@ -38,8 +38,11 @@ test-cluster: install ## sweeps on a real SLURM and Ray cluster started here (ro
 bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
 	$(BIN)/python experiments/benchmarks/suite.py
 
-bench-stopping: install ## the stopping rules against the fixed budget on ../shared/data (experiments/stopping_benchmark.md; about 3 hours alone)
+bench-stopping: install ## the stopping rules against the fixed budget and the all-pixel fit's peak on ../shared/data (experiments/stopping_benchmark.md, stopping_all_pixels.md; about 4 hours alone)
 	$(BIN)/python experiments/stopping_benchmark.py
+	$(BIN)/python experiments/stopping_all_pixels.py
+	$(BIN)/python experiments/stopping_all_pixels.py --fraction 0.02
+	$(BIN)/python experiments/stopping_all_pixels.py --refit
 
 paper-mini: install ## the paper presets on 128 px crops, the noisy ones to their stopping rule: about 90 minutes on 2 cores alone (experiments/RESULTS.md, experiments/figures/)
 	$(BIN)/python experiments/paper_mini.py
