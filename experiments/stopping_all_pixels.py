@@ -295,29 +295,7 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         "",
     ]
     for half in ("report", "tune"):
-        cases = halves[half]
-        lines += [f"## The {half} half ({len(cases)} cases)", ""]
-        lines += [
-            "| rule | mean gap | worst gap | mean gap held out | worst below fixed | refit: mean gap | steps used |"
-        ]
-        lines += ["|---|---|---|---|---|---|---|"]
-        for rule in shown:
-            s = summary(cases, rule)
-            lines.append(
-                f"| {rule} | {s['mean_gap']:.2f} | {s['worst_gap']:.2f} | {s['mean_gap_held_out']:.2f} | "
-                f"{s['worst_below_fixed']:.2f} | {s['mean_refit_gap']:.2f} | {s['used'] * 100:.0f} % |"
-            )
-        lines += ["", "| case | all pixels: best (step) | " + " | ".join(shown) + " |"]
-        lines.append("|---|---" + "|---" * len(shown) + "|")
-        for r in cases:
-            everything = r["all_pixels"]
-            cells = [f"{o['psnr']:.2f} ({o['used'] * r['budget']:.0f})" for o in (outcome(r, rule) for rule in shown)]
-            lines.append(
-                f"| {r['case']} | {max(everything):.2f} ({everything.index(max(everything)) + 1}) | "
-                + " | ".join(cells)
-                + " |"
-            )
-        lines.append("")
+        lines += half_section(f"The {half} half ({len(halves[half])} cases)", halves[half], shown)
     lines += ["## What holding pixels out costs the fit (best average within the budget)", ""]
     lines += ["| case | all pixels | " + " | ".join(f"{f} held out" for f in fractions) + " |"]
     lines.append("|---|---" + "|---" * len(fractions) + "|")
@@ -326,7 +304,10 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         lines.append(f"| {r['case']} | {max(r['all_pixels']):.2f} | " + " | ".join(f"{b:.2f}" for b in bests) + " |")
     lines += ["", "(a held-out fit ends when its last detector stops: its best is within those steps)", ""]
     if halves["check"]:
-        lines += check_section(halves["check"], [n for n in shown if all(available(r, n) for r in halves["check"])])
+        title = f"The check half ({len(halves['check'])} cases, run after the choice)"
+        lines += half_section(
+            title, halves["check"], [n for n in shown if all(available(r, n) for r in halves["check"])]
+        )
     refitted = [r for r in results if "refit" in r]
     if refitted:
         lines += refit_section(refitted, default)
@@ -346,15 +327,16 @@ def available(result: dict, rule: str) -> bool:
     return rule == "fixed" or (automatic(result) if fraction == "auto" else fraction) in result["fits"]
 
 
-def check_section(cases: list[dict], shown: list[str]) -> list[str]:
-    """The check half: photos and sizes run after fraction=auto was designed, nothing chosen on them."""
-    lines = [f"## The check half ({len(cases)} cases, run after the choice)", ""]
-    lines += ["| rule | mean gap | worst gap | worst below fixed | steps used |", "|---|---|---|---|---|"]
+def half_section(title: str, cases: list[dict], shown: list[str]) -> list[str]:
+    """A half's summary of the `shown` rules and its cases' answers (PSNR, steps run)."""
+    lines = [f"## {title}", ""]
+    lines += ["| rule | mean gap | worst gap | mean gap held out | worst below fixed | refit: mean gap | steps used |"]
+    lines += ["|---|---|---|---|---|---|---|"]
     for rule in shown:
         s = summary(cases, rule)
         lines.append(
-            f"| {rule} | {s['mean_gap']:.2f} | {s['worst_gap']:.2f} | {s['worst_below_fixed']:.2f} | "
-            f"{s['used'] * 100:.0f} % |"
+            f"| {rule} | {s['mean_gap']:.2f} | {s['worst_gap']:.2f} | {s['mean_gap_held_out']:.2f} | "
+            f"{s['worst_below_fixed']:.2f} | {s['mean_refit_gap']:.2f} | {s['used'] * 100:.0f} % |"
         )
     lines += ["", "| case | all pixels: best (step) | " + " | ".join(shown) + " |"]
     lines.append("|---|---" + "|---" * len(shown) + "|")

@@ -36,11 +36,14 @@ class LowestHeldOutError(StoppingCriterion):
         return self.name
 
     def decide(self, step: int, output: torch.Tensor, output_avg: torch.Tensor, ending: bool) -> Decision:
-        if self.averaging:
-            error, error_avg = self.held_out.errors(output, output_avg)
+        if not self.averaging:
+            (error,), error_avg, average = self.held_out.errors(output), None, None
+        elif self.detector.resolves:  # the average's held-out values, once: their mean is its error
+            (error,), average = self.held_out.errors(output), self.held_out.values(output_avg)
+            error_avg = average.mean(1)
         else:
-            (error,), error_avg = self.held_out.errors(output), None
-        average = self.held_out.values(output_avg) if error_avg is not None and self.detector.resolves else error_avg
+            error, error_avg = self.held_out.errors(output, output_avg)
+            average = error_avg
         new_output, new_average = self.detector.update(error, average, step)
         errors = {"psnr_held_out": error.mean()}
         if error_avg is not None:
