@@ -71,6 +71,7 @@ VALIDATION = [(p, s, r) for p in VAL_PATIENCE for s in VAL_SMOOTHING for r in VA
 FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
+HAND_BACK = (100, 200, 300, 600)  # stopping.hand_back measured: steps before the budget's end
 DEFAULT = (100, 0.03, 0.0)  # today's default on a photo: stopping=auto's smoothing, the fast profile's patience
 
 
@@ -203,6 +204,37 @@ def run_refit(name: str) -> dict:
     }
 
 
+def run_hand_back(job: tuple[str, int]) -> dict:
+    """A case fitted as a run on a photo fits it (profile=fast's held-out validation, stopping=auto's smoothing)
+    with `stopping.hand_back` = R: the rule itself, the fit built as a run builds it."""
+    torch.set_num_threads(1)
+    from dip_lightning.build import build_stopping
+
+    name, steps = job
+    half, overrides, budget, image, size = CASES[name]
+    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
+    rule = ["stopping=validation", f"stopping.smoothing={DEFAULT[1]}", f"++stopping.hand_back={steps}"]
+    cfg = config([*common, f"task.num_iter={budget}", *rule])
+    started, trace = time.perf_counter(), Trace()
+    module = fit(cfg, [build_stopping(cfg), trace])
+    kept_avg = module.outputs.kept_steps()[1][0]
+    print(f"{name}, hand back {steps}: {time.perf_counter() - started:.0f} s, average kept at {kept_avg}", flush=True)
+    return {"case": name, "hand_back": {str(steps): {"psnr_avg": trace.psnr_avg, "kept_avg": kept_avg}}, "fits": {}}
+
+
+def hands_back(result: dict, steps: int) -> bool:
+    """Whether the default (`fraction=auto`) had not stopped this case `steps` before its budget's end: then
+    stopping.hand_back=steps changes its answer (else the rule stopped first, as without)."""
+    return outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"] > result["budget"] - steps
+
+
+def hand_back_answer(result: dict, steps: int) -> float:
+    if steps and hands_back(result, steps):
+        run = result["hand_back"][str(steps)]
+        return run["psnr_avg"][run["kept_avg"] - 1]
+    return outcome(result, rule_name("auto", DEFAULT))["psnr"]
+
+
 def automatic(result: dict) -> str:
     """The fit of this case with `stopping.held_out.fraction=auto`: its own, or the fit at the fraction auto
     holds out of it."""
@@ -311,6 +343,8 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
     refitted = [r for r in results if "refit" in r]
     if refitted:
         lines += refit_section(refitted, default)
+    if any("hand_back" in r for r in results):
+        lines += hand_back_section(results + halves["check"])
     lines += ["## Every setting (mean gap / worst gap / steps used)", "", "| rule | tune | report |", "|---|---|---|"]
     for rule in ["fixed", *names]:
         cells = []
@@ -388,6 +422,44 @@ def refit_section(results: list[dict], default: str) -> list[str]:
     return [*lines, ""]
 
 
+def hand_back_section(results: list[dict]) -> list[str]:
+    """The default (fraction=auto) with stopping.hand_back=R, on every half (R = 0: without)."""
+    lines = ["## Handing the held-out pixels back for the budget's last steps (stopping.hand_back)", ""]
+    lines += [
+        "A fit the default has not stopped R steps before its budget's end was still improving within its",
+        "patience, and the budget cuts it anyway: with `stopping.hand_back=R` the held-out pixels go back into the",
+        "data term for those last R steps and the answer is the last step's average (the rule in a run, the fit",
+        "built as a run builds it: `python experiments/stopping_all_pixels.py --hand-back`). A case the default",
+        "stopped earlier keeps its answer (read off the traces). Steps used: no more than the budget.",
+        "",
+        "| R | tune: mean gap / worst gap / worst below fixed | report: the same | check: the same |",
+        "|---|---|---|---|",
+    ]
+    for steps in (0, *HAND_BACK):
+        cells = []
+        for half in ("tune", "report", "check"):
+            cases = [r for r in results if r["half"] == half]
+            answers = [hand_back_answer(r, steps) for r in cases]
+            gaps = [max(r["all_pixels"]) - a for r, a in zip(cases, answers, strict=True)]
+            below = [r["all_pixels"][-1] - a for r, a in zip(cases, answers, strict=True)]
+            cells.append(f"{statistics.fmean(gaps):.2f} / {max(gaps):.2f} / {max(below):.2f}")
+        lines.append(f"| {steps} | {' | '.join(cells)} |")
+    changed = [r for r in results if any(hands_back(r, s) for s in HAND_BACK)]
+    lines += [
+        "",
+        "| case (half) | all pixels: best / fixed | default | " + " | ".join(f"R={s}" for s in HAND_BACK) + " |",
+    ]
+    lines.append("|---|---|---" + "|---" * len(HAND_BACK) + "|")
+    for r in changed:
+        cells = " | ".join(f"{hand_back_answer(r, s):.2f}" for s in HAND_BACK)
+        everything = r["all_pixels"]
+        lines.append(
+            f"| {r['case']} ({r['half']}) | {max(everything):.2f} / {everything[-1]:.2f} | "
+            f"{hand_back_answer(r, 0):.2f} | {cells} |"
+        )
+    return [*lines, ""]
+
+
 def merged(done: list[dict], result: dict) -> list[dict]:
     """The traces with a case's new held-out fit (and all-pixel fit) added to its entry."""
     for entry in done:
@@ -396,6 +468,7 @@ def merged(done: list[dict], result: dict) -> list[dict]:
             for key in ("all_pixels", "refit"):
                 if key in result:
                     entry[key] = result[key]
+            entry.setdefault("hand_back", {}).update(result.get("hand_back", {}))
             return done
     return [*done, result]
 
@@ -406,6 +479,7 @@ def main() -> None:
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
     parser.add_argument("--fraction", default=str(FRACTION), help="of the observed pixels held out (or auto)")
     parser.add_argument("--refit", action="store_true", help="measure the refit from the kept weights")
+    parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
     output, traces = HERE / "stopping_all_pixels.md", HERE / "stopping_all_pixels_traces.json"
@@ -418,6 +492,14 @@ def main() -> None:
         fitted = {r["case"]: r for r in done}
         if args.refit:
             work, todo = run_refit, [name for name in names if "refit" not in fitted.get(name, {})]
+        elif args.hand_back:
+            work = run_hand_back
+            todo = [
+                (name, steps)
+                for name in names
+                for steps in HAND_BACK
+                if hands_back(fitted[name], steps) and str(steps) not in fitted[name].get("hand_back", {})
+            ]
         else:
             work = run_case
             todo = [

@@ -110,6 +110,11 @@ class DeepImagePrior(pl.LightningModule):
         self.best = {name: (-math.inf, 0) for name in ("psnr", "psnr_avg")}
         self.scored_step = -1  # the last step whose scores were logged
 
+    @property
+    def budget(self) -> int:
+        """The steps the fit may run: its trainer's max_steps (the task's num_iter)."""
+        return self.trainer.max_steps
+
     # ----- the loop -------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.prior(z)
@@ -232,7 +237,8 @@ class DeepImagePrior(pl.LightningModule):
 
     def withhold(self, held: torch.Tensor) -> None:
         """Leave the observation's `held` positions ((1, 1, h, w) bool) out of the data term: a stopping
-        rule measures the fit's error there. Called before the fit starts."""
+        rule measures the fit's error there. Called before the fit starts, and again with fewer (or none) to
+        give them back (a tensor on the fit's device: no host synchronisation)."""
         self.fit_weight = (~held).float().to(self.observed.device)
 
     def configure_optimizers(self):

@@ -7,8 +7,9 @@ A new rule is a subclass of `StoppingCriterion` in a file of its own and a yaml 
 the callback, and the tests pick it up from conf/stopping/ (tests/stopping/test_criteria.py).
 
 What a criterion may read of the fit (`Fit`): the observation, the ground truth (None on a user's photo:
-only a research bound may read it), the physics, the fit's outputs (their shapes, `exp_weight`) and its
-device; what it may change: `withhold` positions of the observation from the data term, in `setup` only.
+only a research bound may read it), the physics, the fit's outputs (their shapes, `exp_weight`), its
+device and budget; what it may change: `withhold` positions of the observation from the data term, in
+`setup` (before the first step), and give them back later by withholding fewer.
 Its decisions are tensors on the fit's device: it must not synchronise with the host in `decide` (the
 callback reads every decision's flags and logged values in one transfer)."""
 
@@ -28,9 +29,10 @@ class Fit(Protocol):
     loss: object  # .data_term: what the fit minimises per value (losses/data_terms.py), held-out validation too
     outputs: object  # fitting.outputs.FitOutputs: .output_avg (N, C, H, W), .exp_weight (None: no average)
     device: torch.device
+    budget: int  # the steps the fit may run (trainer.max_steps), read from `start` on
 
     def withhold(self, held: torch.Tensor) -> None:
-        """Leave the observation's `held` positions ((1, 1, h, w) bool) out of the data term."""
+        """Leave the observation's `held` positions ((1, 1, h, w) bool) out of the data term (and no others)."""
 
 
 @dataclass

@@ -4,9 +4,10 @@ average where their error on a few observed pixels left out of the fit is lowest
 
 import torch
 
-from dip_lightning.limits import TEXT, check_limits
+from dip_lightning.limits import TEXT, check_limits, integer
 from dip_lightning.stopping.criterion import Decision, Fit, StoppingCriterion
 from dip_lightning.stopping.held_out import HeldOutMinimum, HeldOutPixels, HeldOutSet
+from dip_lightning.stopping.statistics import copy_or_none
 
 
 class LowestHeldOutError(StoppingCriterion):
@@ -14,18 +15,34 @@ class LowestHeldOutError(StoppingCriterion):
     fit's output at the lowest smoothed error on them, its average at the average's lowest error (moved only
     by a difference of `resolution` standard errors: HeldOutMinimum); the fit stops once neither improved
     for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the errors as PSNRs against the
-    observation (higher is better)."""
+    observation (higher is better).
 
-    limits = {"name": TEXT, **HeldOutMinimum.limits}
+    `hand_back` > 0: a fit the rule has not stopped `hand_back` steps before the budget's end was still
+    improving within its last `patience` steps, and the budget will cut it anyway; the held-out pixels then
+    go back into the data term for those last steps, and its result is the last step's output and average,
+    as the budget's (what holding pixels out cost such a fit is won back: experiments/stopping_all_pixels.md).
+    The held-out error is no longer logged then: the fit sees those pixels."""
+
+    limits = {"name": TEXT, "hand_back": integer(0), **HeldOutMinimum.limits}
 
     def __init__(
-        self, name: str, held_out: HeldOutPixels, patience: int, smoothing: float, seed: int, resolution: float = 0.0
+        self,
+        name: str,
+        held_out: HeldOutPixels,
+        patience: int,
+        smoothing: float,
+        seed: int,
+        resolution: float = 0.0,
+        hand_back: int = 0,
     ):
-        check_limits(self, "stopping.", name=name)
-        self.name = name
+        check_limits(self, "stopping.", name=name, hand_back=hand_back)
+        self.name, self.hand_back = name, hand_back
         self.held_out = HeldOutSet(held_out, seed)
         self.detector = HeldOutMinimum(patience, smoothing, resolution)
         self.averaging = False
+        self.hand_back_step: int | None = None  # the step the held-out pixels go back at (None: never)
+        self.handed_back: torch.Tensor | None = None  # (N,) bool: the fits that got them back, once they did
+        self.given_back = False  # whether this process's fit has them back
 
     def setup(self, fit: Fit) -> None:
         self.held_out.withhold(fit)
@@ -33,9 +50,25 @@ class LowestHeldOutError(StoppingCriterion):
     def start(self, fit: Fit) -> str:
         self.held_out.start(fit)
         self.averaging = fit.outputs.exp_weight is not None
+        if self.hand_back:
+            self.hand_back_step = max(fit.budget - self.hand_back, 1)
+        if self.handed_back is not None:  # resumed after the hand-back: the data term has every pixel again
+            self._give_back(fit)
         return self.name
 
+    def _give_back(self, fit: Fit) -> None:
+        """The held-out pixels back into the data term, if any fit got them back (decided on the device)."""
+        self.handed_back = self.handed_back.to(fit.device)
+        fit.withhold(self.held_out.held & ~self.handed_back.any())
+        self.given_back = True
+
     def decide(self, step: int, output: torch.Tensor, output_avg: torch.Tensor, ending: bool) -> Decision:
+        if self.hand_back_step is not None and step >= self.hand_back_step:
+            if self.handed_back is None:
+                self.handed_back = ~self.detector.stopped
+            if not self.given_back:
+                self._give_back(self.held_out.fit)
+            return Decision(keep_output=self.handed_back, keep_average=self.handed_back)
         if not self.averaging:
             (error,), error_avg, average = self.held_out.errors(output), None, None
         elif self.detector.resolves:  # the average's held-out values, once: their mean is its error
@@ -60,7 +93,8 @@ class LowestHeldOutError(StoppingCriterion):
         )
 
     def state_dict(self) -> dict:
-        return {"detector": self.detector.state_dict()}
+        return {"detector": self.detector.state_dict(), "handed_back": copy_or_none(self.handed_back)}
 
     def load_state_dict(self, state: dict) -> None:
         self.detector.load_state_dict(state["detector"])
+        self.handed_back = copy_or_none(state.get("handed_back"))
