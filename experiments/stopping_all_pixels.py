@@ -72,6 +72,10 @@ FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 HAND_BACK = (100, 200, 300, 600)  # stopping.hand_back measured: steps before the budget's end
+TRACES_MACHINE = (  # where the traces were fitted (the hand-back runs record their own)
+    "AMD EPYC (avx2 avx512f avx512dq avx512ifma avx512cd avx512bw avx512vl avx512_bf16 avx512vbmi avx512_vbmi2 "
+    "avx512_vnni avx512_bitalg avx512_vpopcntdq)"
+)
 DEFAULT = (100, 0.03, 0.0)  # today's default on a photo: stopping=auto's smoothing, the fast profile's patience
 
 
@@ -219,20 +223,29 @@ def run_hand_back(job: tuple[str, int]) -> dict:
     module = fit(cfg, [build_stopping(cfg), trace])
     kept_avg = module.outputs.kept_steps()[1][0]
     print(f"{name}, hand back {steps}: {time.perf_counter() - started:.0f} s, average kept at {kept_avg}", flush=True)
-    return {"case": name, "hand_back": {str(steps): {"psnr_avg": trace.psnr_avg, "kept_avg": kept_avg}}, "fits": {}}
+    run = {"psnr_avg": trace.psnr_avg, "kept_avg": kept_avg, "steps": module.global_step, "machine": machine()}
+    return {"case": name, "hand_back": {str(steps): run}, "fits": {}}
 
 
-def hands_back(result: dict, steps: int) -> bool:
-    """Whether the default (`fraction=auto`) had not stopped this case `steps` before its budget's end: then
-    stopping.hand_back=steps changes its answer (else the rule stopped first, as without)."""
-    return outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"] > result["budget"] - steps
+def machine() -> str:
+    return f"{cpu_name()} ({cpu_flags()})"
 
 
-def hand_back_answer(result: dict, steps: int) -> float:
-    if steps and hands_back(result, steps):
+def hands_back(result: dict) -> bool:
+    """Whether the default (`fraction=auto`) had not stopped this case HAND_BACK[-1] steps before its budget's
+    end in its trace: then a hand-back may change its answer, and the case is run with the rule at every R
+    (0: without, the default built as a run builds it); a case stopped earlier keeps its trace's answer."""
+    used = outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"]
+    return used > result["budget"] - max(HAND_BACK)
+
+
+def hand_back_answer(result: dict, steps: int) -> tuple[float, float]:
+    """The default's answer with stopping.hand_back=steps, and the fraction of the budget it used."""
+    if hands_back(result):
         run = result["hand_back"][str(steps)]
-        return run["psnr_avg"][run["kept_avg"] - 1]
-    return outcome(result, rule_name("auto", DEFAULT))["psnr"]
+        return run["psnr_avg"][run["kept_avg"] - 1], run.get("steps", len(run["psnr_avg"])) / result["budget"]
+    default = outcome(result, rule_name("auto", DEFAULT))
+    return default["psnr"], default["used"]
 
 
 def automatic(result: dict) -> str:
@@ -308,7 +321,7 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
     lines = [
         "# The default's answer against the peak of a fit on all pixels",
         "",
-        f"- Machine: {cpu_name()} ({cpu_flags()}), 1 thread per case, 2 cases at a time; torch {torch.__version__};",
+        f"- Machine: {TRACES_MACHINE}, 1 thread per case, 2 cases at a time; torch {torch.__version__};",
         f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date {datetime.date.today()}"
         + (f"; {minutes:.0f} minutes" if minutes else ""),
         f"- Command: `{command}` (the held-out fractions in separate invocations, adding to the same traces)",
@@ -422,41 +435,73 @@ def refit_section(results: list[dict], default: str) -> list[str]:
     return [*lines, ""]
 
 
+def blocking(tune: list[dict], steps: int) -> list[str]:
+    """The tune cases the default stopped less than a patience before the hand-back step of R = `steps`: run
+    again on other bits, such a fit could be handed back after its peak and return the budget's answer."""
+    blocked = []
+    for r in tune:
+        stop, end = outcome(r, rule_name("auto", DEFAULT))["used"] * r["budget"], r["budget"] - steps
+        if end - DEFAULT[0] < stop <= end:
+            blocked.append(f"{r['case']} stopped at {stop:.0f}, the hand-back step {end}")
+    return blocked
+
+
+def choose_hand_back(tune: list[dict]) -> int:
+    """R for stopping.hand_back, on the tune half: the lowest mean gap among the R that no tune case blocks."""
+
+    def mean_gap(steps: int) -> float:
+        return statistics.fmean(max(r["all_pixels"]) - hand_back_answer(r, steps)[0] for r in tune)
+
+    return min((steps for steps in (0, *HAND_BACK) if not blocking(tune, steps)), key=mean_gap)
+
+
 def hand_back_section(results: list[dict]) -> list[str]:
     """The default (fraction=auto) with stopping.hand_back=R, on every half (R = 0: without)."""
     lines = ["## Handing the held-out pixels back for the budget's last steps (stopping.hand_back)", ""]
+    machines = {run["machine"] for r in results for run in r.get("hand_back", {}).values()}
     lines += [
         "A fit the default has not stopped R steps before its budget's end was still improving within its",
         "patience, and the budget cuts it anyway: with `stopping.hand_back=R` the held-out pixels go back into the",
         "data term for those last R steps and the answer is the last step's average (the rule in a run, the fit",
-        "built as a run builds it: `python experiments/stopping_all_pixels.py --hand-back`). A case the default",
-        "stopped earlier keeps its answer (read off the traces). Steps used: no more than the budget.",
+        "built as a run builds it: `python experiments/stopping_all_pixels.py --hand-back`) on each case whose",
+        f"trace the default had not stopped {max(HAND_BACK)} steps before its end, at every R (R = 0: the default",
+        "run again, built as a run builds it); a case the default stopped earlier keeps its trace's answer.",
+        "Steps used: no more than the budget.",
         "",
-        "| R | tune: mean gap / worst gap / worst below fixed | report: the same | check: the same |",
+        *(f"- Hand-back runs on {name}" for name in sorted(machines)),
+        "",
+        "| R | tune: mean gap / worst gap / worst below fixed / steps | report: the same | check: the same |",
         "|---|---|---|---|",
     ]
     for steps in (0, *HAND_BACK):
         cells = []
         for half in ("tune", "report", "check"):
             cases = [r for r in results if r["half"] == half]
-            answers = [hand_back_answer(r, steps) for r in cases]
+            answers, used = zip(*(hand_back_answer(r, steps) for r in cases), strict=True)
             gaps = [max(r["all_pixels"]) - a for r, a in zip(cases, answers, strict=True)]
             below = [r["all_pixels"][-1] - a for r, a in zip(cases, answers, strict=True)]
-            cells.append(f"{statistics.fmean(gaps):.2f} / {max(gaps):.2f} / {max(below):.2f}")
+            summary = f"{statistics.fmean(gaps):.2f} / {max(gaps):.2f} / {max(below):.2f}"
+            cells.append(f"{summary} / {statistics.fmean(used) * 100:.0f} %")
         lines.append(f"| {steps} | {' | '.join(cells)} |")
-    changed = [r for r in results if any(hands_back(r, s) for s in HAND_BACK)]
+    tune = [r for r in results if r["half"] == "tune"]
+    blocked = [f"R = {steps}: {'; '.join(blocking(tune, steps))}" for steps in HAND_BACK if blocking(tune, steps)]
     lines += [
         "",
-        "| case (half) | all pixels: best / fixed | default | " + " | ".join(f"R={s}" for s in HAND_BACK) + " |",
+        f"Chosen on the tune half: R = {choose_hand_back(tune)}, the lowest mean gap among the R whose hand-back",
+        f"step comes at least a patience ({DEFAULT[0]} steps) after every tune case's stop before it (a fit stopped",
+        "just before, run again on other bits, could be handed back past its peak and return the fixed budget's",
+        f"answer). Ruled out: {'; '.join(blocked) or 'none'}.",
     ]
-    lines.append("|---|---|---" + "|---" * len(HAND_BACK) + "|")
+    changed = [r for r in results if hands_back(r)]
+    lines += [
+        "",
+        "| case (half) | all pixels: best / fixed | " + " | ".join(f"R={s}" for s in (0, *HAND_BACK)) + " |",
+    ]
+    lines.append("|---|---" + "|---" * (1 + len(HAND_BACK)) + "|")
     for r in changed:
-        cells = " | ".join(f"{hand_back_answer(r, s):.2f}" for s in HAND_BACK)
+        cells = " | ".join(f"{hand_back_answer(r, s)[0]:.2f}" for s in (0, *HAND_BACK))
         everything = r["all_pixels"]
-        lines.append(
-            f"| {r['case']} ({r['half']}) | {max(everything):.2f} / {everything[-1]:.2f} | "
-            f"{hand_back_answer(r, 0):.2f} | {cells} |"
-        )
+        lines.append(f"| {r['case']} ({r['half']}) | {max(everything):.2f} / {everything[-1]:.2f} | {cells} |")
     return [*lines, ""]
 
 
@@ -497,8 +542,8 @@ def main() -> None:
             todo = [
                 (name, steps)
                 for name in names
-                for steps in HAND_BACK
-                if hands_back(fitted[name], steps) and str(steps) not in fitted[name].get("hand_back", {})
+                for steps in (0, *HAND_BACK)
+                if hands_back(fitted[name]) and str(steps) not in fitted[name].get("hand_back", {})
             ]
         else:
             work = run_case

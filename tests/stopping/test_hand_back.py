@@ -111,6 +111,15 @@ def test_a_fit_resumed_after_the_hand_back_has_every_pixel_at_its_first_step_and
     assert before + run(resumed, resumed_fit, outputs[33:], first_step=34) == expected
 
 
+def test_a_budget_within_the_hand_back_holds_no_pixel_out():
+    fit, rule = a_fit(budget=8), criterion(hand_back=10)
+    rule.setup(fit)
+    rule.start(fit)
+    assert fit.withheld[0].any() and not fit.withheld[1].any()  # drawn, then given back before the first step
+    made = run(rule, fit, course(fit, first_stops_at=3))
+    assert all(keep == average == [True, True] and not stop for _, keep, average, stop, _ in made)
+
+
 def test_hand_back_must_be_a_whole_number_of_steps():
     with pytest.raises(InputError, match="stopping.hand_back"):
         criterion(hand_back=-1)

@@ -21,7 +21,8 @@ class LowestHeldOutError(StoppingCriterion):
     improving within its last `patience` steps, and the budget will cut it anyway; the held-out pixels then
     go back into the data term for those last steps, and its result is the last step's output and average,
     as the budget's (what holding pixels out cost such a fit is won back: experiments/stopping_all_pixels.md).
-    The held-out error is no longer logged then: the fit sees those pixels."""
+    The held-out error is no longer logged then: the fit sees those pixels. A budget of `hand_back` steps or
+    fewer is all in its last steps: no pixel is held out, and the run is the budget's."""
 
     limits = {"name": TEXT, "hand_back": integer(0), **HeldOutMinimum.limits}
 
@@ -46,6 +47,9 @@ class LowestHeldOutError(StoppingCriterion):
 
     def setup(self, fit: Fit) -> None:
         self.held_out.withhold(fit)
+        if self.hand_back and fit.budget <= self.hand_back:  # every step is in the last R: no pixel held out
+            self.handed_back = torch.ones(len(fit.outputs.output_avg), dtype=torch.bool)
+            self._give_back(fit)
 
     def start(self, fit: Fit) -> str:
         self.held_out.start(fit)
