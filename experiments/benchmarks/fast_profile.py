@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from suite import report_header
+from suite import machine, report_header
 
 from dip_lightning.data.images import load_image, save_png
 
@@ -122,7 +122,7 @@ def run(task: str, size: int, image: str, setting: str) -> dict:
         "overrides": overrides(setting, task), "seconds": round(seconds, 1), "fit_seconds": record["seconds"],
         "steps": record["steps"], "psnr_avg": record["psnr_avg"], "best_psnr_avg": record["best_psnr_avg"],
         "psnr_input": record["psnr_input"], "num_params": record["num_params"], "precision": record["precision"],
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": machine(),
     }  # fmt: skip
 
 
@@ -147,31 +147,36 @@ def measure(args) -> None:
 
 def analyse(args) -> None:
     rows = saved()
-    baseline = {row["case"]: row for row in rows if row["setting"] in BASELINES}
+    baseline = {(row["case"], row["machine"]): row for row in rows if row["setting"] in BASELINES}
+    machines = sorted({row["machine"] for row in rows})  # a setting is compared with the baseline on its machine
+    tag = {name: f"M{number}" for number, name in enumerate(machines, start=1)}
     lines = report_header(
         "A user's photo sooner: settings against today's default, time to the result and its PSNR",
         datetime.datetime.now().astimezone(), args.note,
         "- Baseline: today's default, `today` (no override, before the profiles: the tune half) or `paper` "
         "(`profile=paper`, the same config after them: the report half); every run "
-        "`python -m dip_lightning observed=PHOTO ground_truth=CLEAN SETTING`, alone, 2 threads",
+        "`python -m dip_lightning observed=PHOTO ground_truth=CLEAN SETTING`, alone, 2 threads; a run is compared "
+        "with the baseline run on its own machine (the Machine line above: where this report was written)",
+        *(f"- {tag[name]}: {name}" for name in machines),
     )  # fmt: skip
     summary = {}
     for half in ("tune", "report"):
         lines += ["", f"## The {half} half", ""]
         lines += [
-            "| case | setting | seconds | x sooner | steps | psnr_avg | vs baseline |",
-            "|---|---|---|---|---|---|---|",
+            "| case | machine | setting | seconds | x sooner | steps | psnr_avg | vs baseline |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for size in (128, 256):
             for setting in SETTINGS:
-                paired = [(row, baseline[row["case"]]) for row in rows if row["half"] == half and row["size"] == size
-                          and row["setting"] == setting and row["case"] in baseline]  # fmt: skip
+                paired = [(row, baseline[row["case"], row["machine"]]) for row in rows if row["half"] == half
+                          and row["size"] == size and row["setting"] == setting
+                          and (row["case"], row["machine"]) in baseline]  # fmt: skip
                 if paired and setting not in BASELINES:
                     summary[half, size, setting] = summarised(paired)
                 for row, base in paired:
                     sooner = base["seconds"] / row["seconds"]
                     lines.append(
-                        f"| {row['case']} | {setting} | {row['seconds']:.0f} | {sooner:.2f} | "
+                        f"| {row['case']} | {tag[row['machine']]} | {setting} | {row['seconds']:.0f} | {sooner:.2f} | "
                         f"{row['steps']} | {row['psnr_avg']:.2f} | {row['psnr_avg'] - base['psnr_avg']:+.2f} |"
                     )
     lines += ["", "## Per setting, half and size (x sooner: the baseline's total seconds over the setting's)", ""]
