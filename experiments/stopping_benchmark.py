@@ -36,6 +36,11 @@ from dip_lightning.hardware.machine import cpu_flags, cpu_name
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 HERE = Path(__file__).resolve().parent
+TRACES_MACHINE = (  # where the saved traces were fitted (an analysis alone says so, wherever it runs)
+    "AMD EPYC (avx2 avx512f avx512dq avx512ifma avx512cd avx512bw avx512vl avx512_bf16 avx512vbmi avx512_vbmi2 "
+    "avx512_vnni avx512_bitalg avx512_vpopcntdq)"
+)
+TRACES_DATE = "2026-11-29"
 WINDOW = 100
 LAG = 300  # ES-WMV's average_lag=auto at exp_weight 0.99
 SIGMA_50 = ["task.sigma=50", "prior.reg_noise_std=0.05"]  # the reference: reg_noise_std 1/20 for sigma 50
@@ -304,9 +309,10 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
     lines = [
         "# When to stop without ground truth: ES-WMV and held-out validation against the fixed budget",
         "",
-        f"- Machine: {cpu_name()} ({cpu_flags()}), 1 thread per case, 2 cases at a time; torch {torch.__version__};",
-        f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date {datetime.date.today()}"
-        + (f"; {minutes:.0f} minutes" if minutes else ""),
+        f"- Machine: {TRACES_MACHINE if minutes is None else f'{cpu_name()} ({cpu_flags()})'}, 1 thread per case,"
+        f" 2 cases at a time; torch {torch.__version__};",
+        f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date "
+        + (f"{datetime.date.today()}; {minutes:.0f} minutes" if minutes else TRACES_DATE),
         f"- Command: `{command}` (cases run in several invocations, each adding its traces to the same file).",
         "  The fits shared the machine with other work: their times are no benchmark; the PSNRs do not depend on it.",
         f"- {len(results)} cases, crops of {', '.join(str(s) for s in sizes)} px: a centre crop of a ../shared/data"
@@ -320,6 +326,9 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         "  a lower variance moves the kept step only where the held-out error (smoothing 0.1) is no higher than",
         "  at the kept step. 'noise-aware': validation on the tasks whose physics adds noise",
         f"  ({', '.join(NOISY_TASKS)}), the paper's budget on the noiseless ones (inpaint, sr).",
+        "- The gaps here are to the best of the fit with the pixels held out. Against the best of the same fit on",
+        "  all pixels, per case and half, with the default on a photo (profile=fast: held_out.fraction=auto,",
+        "  hand_back=300): [stopping_all_pixels.md](stopping_all_pixels.md).",
         "",
     ]
     for half in ("report", "tune"):

@@ -20,6 +20,7 @@ fast_profile.md and the frontier plot fast_profile.png from it.
 import argparse
 import datetime
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -122,8 +123,13 @@ def run(task: str, size: int, image: str, setting: str) -> dict:
         "overrides": overrides(setting, task), "seconds": round(seconds, 1), "fit_seconds": record["seconds"],
         "steps": record["steps"], "psnr_avg": record["psnr_avg"], "best_psnr_avg": record["best_psnr_avg"],
         "psnr_input": record["psnr_input"], "num_params": record["num_params"], "precision": record["precision"],
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": machine(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "machine": machine_of(record),
     }  # fmt: skip
+
+
+def machine_of(record: dict) -> str:
+    """The machine a run ran on, with the threads the run itself used (results.json), not this process's."""
+    return re.sub(r"\d+ threads", f"{record['threads']} threads", machine())
 
 
 def saved() -> list[dict]:
