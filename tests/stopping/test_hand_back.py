@@ -11,6 +11,7 @@ from conftest import TINY_NET, write_png
 
 from dip_lightning.errors import InputError
 from dip_lightning.losses.data_terms import SquaredError
+from dip_lightning.reporting.plots import read_metrics
 from dip_lightning.stopping.held_out import HeldOutPixels
 from dip_lightning.stopping.lowest_held_out_error import LowestHeldOutError
 
@@ -125,10 +126,14 @@ def test_hand_back_must_be_a_whole_number_of_steps():
         criterion(hand_back=-1)
 
 
-def test_a_run_that_hands_back_returns_its_last_step(fit, tmp_path):
+def test_a_run_that_hands_back_measures_the_held_out_pixels_until_then_and_returns_its_last_step(fit_logged, tmp_path):
     noisy = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     path = write_png(tmp_path / "noisy.png", noisy)
     never = "stopping.patience=1000"
-    kept = fit(*TINY_NET, f"observed={path}", "task.num_iter=30", never, "++stopping.hand_back=10")
+    every_step = "trainer.log_every_n_steps=1"
+    kept = fit_logged(*TINY_NET, f"observed={path}", "task.num_iter=30", never, every_step, "++stopping.hand_back=10")
     assert kept["stopping"] == "held-out validation"
     assert kept["stop_step"] == kept["stop_step_avg"] == kept["steps"] == 30
+    held_out = read_metrics(tmp_path / "run")["psnr_held_out"]
+    # measured up to the hand-back at step 20, not after (the fit sees those pixels): the log repeats step 19's
+    assert len({held_out[step] for step in range(19, 31)}) == 1 and held_out[18] != held_out[19]
