@@ -42,7 +42,9 @@ bench-stopping: install ## the stopping rules against the fixed budget and the a
 	$(BIN)/python experiments/stopping_benchmark.py
 	$(BIN)/python experiments/stopping_all_pixels.py
 	$(BIN)/python experiments/stopping_all_pixels.py --fraction 0.02
+	$(BIN)/python experiments/stopping_all_pixels.py --fraction auto
 	$(BIN)/python experiments/stopping_all_pixels.py --refit
+	$(BIN)/python experiments/stopping_all_pixels.py --hand-back
 
 paper-mini: install ## the paper presets on 128 px crops, the noisy ones to their stopping rule: about 90 minutes on 2 cores alone (experiments/RESULTS.md, experiments/figures/)
 	$(BIN)/python experiments/paper_mini.py
