@@ -18,6 +18,8 @@ worst gap, then fewest steps) and reported on the `report` half. Writes stopping
 traces (stopping_all_pixels_traces.json); each fraction's fits are added to the same traces.
 
     python experiments/stopping_all_pixels.py [--jobs 2] [--cases NAME,...] [--fraction 0.02]  # run, analyse
+    python experiments/stopping_all_pixels.py --refit        # the refit from the kept weights
+    python experiments/stopping_all_pixels.py --hand-back    # stopping.hand_back at every R of HAND_BACK
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
 
