@@ -43,7 +43,6 @@ class LowestHeldOutError(StoppingCriterion):
         self.averaging = False
         self.hand_back_step: int | None = None  # the step the held-out pixels go back at (None: never)
         self.handed_back: torch.Tensor | None = None  # (N,) bool: the fits that got them back, once they did
-        self.given_back = False  # whether this process's fit has them back
 
     def setup(self, fit: Fit) -> None:
         self.held_out.withhold(fit)
@@ -64,13 +63,11 @@ class LowestHeldOutError(StoppingCriterion):
         """The held-out pixels back into the data term, if any fit got them back (decided on the device)."""
         self.handed_back = self.handed_back.to(fit.device)
         fit.withhold(self.held_out.held & ~self.handed_back.any())
-        self.given_back = True
 
     def decide(self, step: int, output: torch.Tensor, output_avg: torch.Tensor, ending: bool) -> Decision:
         if self.hand_back_step is not None and step >= self.hand_back_step:
-            if self.handed_back is None:
+            if self.handed_back is None:  # (a resumed fit got them back in `start`)
                 self.handed_back = ~self.detector.stopped
-            if not self.given_back:
                 self._give_back(self.held_out.fit)
             return Decision(keep_output=self.handed_back, keep_average=self.handed_back)
         if not self.averaging:
