@@ -56,6 +56,7 @@ CASES = {
 WIDTHS = {"denoise": [128] * 5, "jpeg": [8, 16, 32, 64, 128]}  # the skip network's widths per level (task_arch)
 WIDTH_64, WIDTH_32 = ["width/2"], ["width/4"]  # the task's widths halved, quartered
 NEAREST = ["arch.upsample_mode=nearest"]
+PYRAMID = [f"arch.num_channels_{part}=[16,32,64,64,64]" for part in ("down", "up")]  # narrow where the map is large
 SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before the profiles existed (`today`:
     # no override, what observed= ran then), the profiles (`paper`: profile=paper, today's settings; `auto`:
     # no override, what observed= runs now, the fast profile), and candidates on top of the fast profile
@@ -67,6 +68,9 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "w64 p100": [*WIDTH_64, "stopping.patience=100"],
     "w32 p100": [*WIDTH_32, "stopping.patience=100"],
     "auto nearest": NEAREST,  # the fast profile with nearest-neighbour upsampling (FasterDIP)
+    "auto pyramid": PYRAMID,  # widths growing with depth, as JPEG's network (denoise and deblur: JPEG has its own)
+    "auto noreg": ["prior.reg_noise_std=0"],  # no input noise: the fit runs ahead, the stop comes sooner
+    "auto avg0.98": ["task.exp_weight=0.98"],  # an average that follows the output sooner
     "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
 }
 
@@ -132,6 +136,11 @@ def machine_of(record: dict) -> str:
     return re.sub(r"\d+ threads", f"{record['threads']} threads", machine())
 
 
+def same_machine(name: str) -> bool:
+    """Whether a run's machine is this one (threads aside): a run is measured again on another machine."""
+    return re.sub(r"\d+ threads", "", name) == re.sub(r"\d+ threads", "", machine())
+
+
 def saved() -> list[dict]:
     return json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
 
@@ -142,7 +151,7 @@ def measure(args) -> None:
             continue
         for half in args.halves:
             for setting in args.settings:
-                done = {(row["case"], row["setting"]) for row in saved()}
+                done = {(row["case"], row["setting"]) for row in saved() if same_machine(row["machine"])}
                 if (case_name(task, size, halves[half]), setting) in done:
                     continue
                 row = {"half": half, **run(task, size, halves[half], setting)}
@@ -177,8 +186,10 @@ def analyse(args) -> None:
                 paired = [(row, baseline[row["case"], row["machine"]]) for row in rows if row["half"] == half
                           and row["size"] == size and row["setting"] == setting
                           and (row["case"], row["machine"]) in baseline]  # fmt: skip
-                if paired and setting not in BASELINES:
-                    summary[half, size, setting] = summarised(paired)
+                for name in machines if setting not in BASELINES else ():
+                    on_machine = [(row, base) for row, base in paired if row["machine"] == name]
+                    if on_machine:
+                        summary[half, size, setting, tag[name]] = summarised(on_machine)
                 for row, base in paired:
                     sooner = base["seconds"] / row["seconds"]
                     lines.append(
@@ -186,12 +197,12 @@ def analyse(args) -> None:
                         f"{row['steps']} | {row['psnr_avg']:.2f} | {row['psnr_avg'] - base['psnr_avg']:+.2f} |"
                     )
     lines += ["", "## Per setting, half and size (x sooner: the baseline's total seconds over the setting's)", ""]
-    lines += ["| half | size | setting | cases | x sooner (total) | x sooner (least) | mean dB vs baseline | worst |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for (half, size, setting), row in summary.items():
+    lines += ["| half | size | setting | machine | cases | x sooner (total) | x sooner (least) | mean dB vs baseline "
+              "| worst |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for (half, size, setting, name), row in summary.items():
         lines.append(
-            f"| {half} | {size} | {setting} | {row['cases']} | {row['speedup']:.2f} | {row['min_speedup']:.2f} | "
-            f"{row['mean_gap']:+.2f} | {row['worst_gap']:+.2f} |"
+            f"| {half} | {size} | {setting} | {name} | {row['cases']} | {row['speedup']:.2f} | "
+            f"{row['min_speedup']:.2f} | {row['mean_gap']:+.2f} | {row['worst_gap']:+.2f} |"
         )
     frontier(summary)
     lines += ["", f"![frontier]({PLOT.name})", ""]
@@ -219,11 +230,12 @@ def frontier(summary: dict) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7.5, 4.8))
-    for (half, size, setting), row in summary.items():
+    for (half, size, setting, name), row in summary.items():
         colour, marker = f"C{(size == 256) * 2 + (half == 'report')}", "o" if half == "tune" else "s"
         axis.scatter(row["speedup"], row["mean_gap"], marker=marker, color=colour)
-        axis.annotate(setting, (row["speedup"], row["mean_gap"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    for half, size in sorted({(half, size) for half, size, _ in summary}):
+        point = (row["speedup"], row["mean_gap"])
+        axis.annotate(f"{setting} {name}", point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for half, size in sorted({(half, size) for half, size, _, _ in summary}):
         colour, marker = f"C{(size == 256) * 2 + (half == 'report')}", "o" if half == "tune" else "s"
         axis.scatter([], [], marker=marker, color=colour, label=f"{half} half, {size} px")
     axis.set_xscale("log")
@@ -242,7 +254,7 @@ def main() -> None:
     parser.add_argument("--halves", type=lambda text: text.split(","), default=["tune", "report"])
     parser.add_argument("--sizes", type=lambda text: [int(size) for size in text.split(",")], default=[128, 256])
     parser.add_argument("--tasks", type=lambda text: text.split(","), default=None, help=f"of {', '.join(TASKS)}")
-    parser.add_argument("--settings", type=lambda text: text.split(","), default=["paper", "fast"])
+    parser.add_argument("--settings", type=lambda text: text.split(","), default=["paper", "auto"])
     parser.add_argument("--analyse", action="store_true", help="write the report from fast_profile.json")
     parser.add_argument("--conclusions", type=Path, default=None, help="a markdown file appended to the report")
     parser.add_argument("--note", default=None)
