@@ -29,12 +29,12 @@ from dip_lightning.hardware.machine import cpu_flags, cpu_name
 WARMUP = 5
 
 
-def quick_config(output_dir: Path, steps: int):
+def quick_config(output_dir: Path, steps: int, overrides: tuple[str, ...] = ()):
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(config_dir()), version_base="1.3"):
         cfg = compose(
             "config",
-            overrides=["experiment=quick", f"task.num_iter={steps}", f"output_dir={output_dir}", "~logger"],
+            overrides=["experiment=quick", f"task.num_iter={steps}", f"output_dir={output_dir}", "~logger", *overrides],
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)

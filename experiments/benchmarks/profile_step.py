@@ -10,7 +10,8 @@ update runs is Adam's; the part of the step that no operator covers is Python, L
 autograd engine between the operators.
 
     python experiments/benchmarks/profile_step.py [--sizes 256,512] [--steps 3]
-        [--variants bf16-mixed,bf16-channels_last] [--threads N] [--note TEXT] [--output PATH]
+        [--variants bf16-mixed,bf16-channels_last] [--threads N] [--overrides "arch.num_channels_down=[..] ..."]
+        [--note TEXT] [--output PATH]
 """
 
 import argparse
@@ -105,10 +106,10 @@ def group_of(event) -> tuple[str, str]:
     return OTHER, phase
 
 
-def profile_variant(size: int, name: str, steps: int) -> dict:
+def profile_variant(size: int, name: str, steps: int, overrides: tuple[str, ...] = ()) -> dict:
     """Milliseconds per step of each group and phase, the calls of each operator, the wall time."""
     variant = VARIANTS[name]
-    cfg = config_at(size, WARMUP + steps)
+    cfg = config_at(size, WARMUP + steps, overrides)
     module = build_module(cfg, memory_format=torch_format(variant.memory_format))
     if variant.prepare is not None:
         variant.prepare(module)
@@ -174,6 +175,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help=f"profiled steps per variant (after {WARMUP})")
     parser.add_argument("--variants", type=name_list, default=["bf16-mixed", "bf16-channels_last"])
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--overrides", type=str.split, default=[], help="Hydra overrides, space-separated")
     parser.add_argument("--note", help="a line for the report's header, e.g. whether the machine was shared")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("profile.md"))
     args = parser.parse_args()
@@ -195,7 +197,7 @@ def main() -> None:
     for size in args.sizes:
         profiles = defaultdict(dict)
         for name in args.variants:
-            profiles[name] = profile_variant(size, name, args.steps)
+            profiles[name] = profile_variant(size, name, args.steps, tuple(args.overrides))
             print(f"{name} at {size}: {profiles[name]['step_ms']:.0f} ms/step", flush=True)
         body += ["", *size_section(size, dict(profiles), args.steps)]
     header = report_header(
@@ -203,7 +205,8 @@ def main() -> None:
         started,
         args.note,
         "- Problem: `experiment=quick` (denoise, sigma 25, default skip network, Adam, output averaging) on the "
-        "astronaut photo resized to each size, through a Lightning Trainer as a run fits it",
+        "astronaut photo resized to each size, through a Lightning Trainer as a run fits it"
+        + (f"; overrides `{' '.join(args.overrides)}`" if args.overrides else ""),
         "- Groups: each operator's own time goes to the innermost operator around it that a group names; "
         "'Python, Lightning, autograd between operators' is the step's wall time that no operator covers, "
         "plus the own time of labels; the profiler adds a few microseconds to each operator",

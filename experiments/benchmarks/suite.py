@@ -80,9 +80,9 @@ def photo(size: int) -> Path:
     return path
 
 
-def config_at(size: int, steps: int):
-    """The `experiment=quick` config of framework_overhead.py, on the photo at `size`."""
-    cfg = quick_config(Path(tempfile.gettempdir()) / "dip-bench" / "run", steps)
+def config_at(size: int, steps: int, overrides: tuple[str, ...] = ()):
+    """The `experiment=quick` config of framework_overhead.py (with Hydra `overrides`), on the photo at `size`."""
+    cfg = quick_config(Path(tempfile.gettempdir()) / "dip-bench" / "run", steps, overrides)
     cfg.image.source, cfg.image.max_size = str(photo(size)), None
     return cfg
 
