@@ -71,6 +71,7 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "auto pyramid": PYRAMID,  # widths growing with depth, as JPEG's network (denoise and deblur: JPEG has its own)
     "auto noreg": ["prior.reg_noise_std=0"],  # no input noise: the fit runs ahead, the stop comes sooner
     "auto avg0.98": ["task.exp_weight=0.98"],  # an average that follows the output sooner
+    "auto nearest avg0.98": [*NEAREST, "task.exp_weight=0.98"],  # both, on denoising
     "auto lr0.02": ["optimizer.lr=0.02"],  # deblurring, still rising at its budget's end: a plateau sooner?
     "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
 }
