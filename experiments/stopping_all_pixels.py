@@ -1,5 +1,5 @@
 """The default's answer against the peak a fit on all pixels reaches: held-out validation, as a user's photo
-runs it (profile=fast: the skip network at half width; stopping=auto: validation on noisy tasks), measured
+runs it (profile=fast, what conf/profile/fast.yaml sets; stopping=auto: validation on noisy tasks), measured
 against the best PSNR of the average of the same fit on every pixel (same seed, the task's budget).
 
 Each case fits a centre crop of a ../shared/data image, one thread each: with a fraction of the observed
@@ -7,7 +7,7 @@ pixels held out (`--fraction`, 0.05 by default: stopping=validation's), where he
 detector (stopping.held_out.HeldOutMinimum) decides at every patience, smoothing and resolution of
 VALIDATION as it would in a run (the fit ends when all have stopped), and once on all pixels for the budget
 (stopping=none). Read off them, for each rule:
-- its answer: the PSNR of the average it keeps (exp_weight 0.99) against the ground truth;
+- its answer: the PSNR of the average it keeps (the profile's exp_weight) against the ground truth;
 - `gap`: the all-pixel fit's best average minus that answer (the issue's target: mean < 0.3 dB, worst < 0.8);
 - `gap held out`: the held-out fit's own best (within its steps) minus the answer (the old benchmark's gap);
 - `below fixed`: the fixed budget's answer (the all-pixel fit's last average: no pixel held out) minus it;
