@@ -76,7 +76,9 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
 }
 
-# the fast profile as it is now: per task, the setting that is it (summarised as one setting, PROFILE_NOW)
+# the fast profile as it is now: per task, the setting that is it (summarised as one setting, PROFILE_NOW). The
+# `auto` rows (to 2026-12-04) are the profile before it took nearest upsampling and the 0.98 average: an `auto` run
+# made since is the profile now, and would be given a setting name of its own
 PROFILE_NOW = "fast profile now"
 NOW = {"s10": "auto nearest avg0.98", "s25": "auto nearest avg0.98", "s50": "auto nearest avg0.98",
        "jpeg": "auto avg0.98", "deblur": "auto avg0.98"}  # fmt: skip
