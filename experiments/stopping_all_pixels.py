@@ -74,10 +74,6 @@ FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 HAND_BACK = (100, 200, 300, 600)  # stopping.hand_back measured: steps before the budget's end
-TRACES_MACHINE = (  # where the traces were fitted (the hand-back runs record their own)
-    "AMD EPYC (avx2 avx512f avx512dq avx512ifma avx512cd avx512bw avx512vl avx512_bf16 avx512vbmi avx512_vbmi2 "
-    "avx512_vnni avx512_bitalg avx512_vpopcntdq)"
-)
 DEFAULT = (100, 0.03, 0.0)  # today's default on a photo: stopping=auto's smoothing, the fast profile's patience
 
 
@@ -130,11 +126,12 @@ def run_case(job: tuple[str, float, bool]) -> dict:
     common += [f"task.num_iter={budget}"]
     started = time.perf_counter()
     validating = ["stopping=validation", "stopping.patience=1000000000", f"stopping.held_out.fraction={fraction}"]
+    validating.append("++stopping.hand_back=0")  # the held-out fit to the end (hand-backs: run_hand_back)
     cfg = config([*common, *validating])  # the detectors decide, not the criterion
     validation = build_stopping(cfg)
     held_out = Trace(validation)
     fit(cfg, [validation, held_out])
-    result = {"case": name, "half": half, "budget": budget, "size": size}
+    result = {"case": name, "half": half, "budget": budget, "size": size, "machine": machine()}
     result["fits"] = {str(fraction): {"psnr_avg": held_out.psnr_avg, "decisions": held_out.decisions}}
     if all_pixels:
         everything = Trace()
@@ -236,14 +233,14 @@ def machine() -> str:
 def hands_back(result: dict) -> bool:
     """Whether the default (`fraction=auto`) had not stopped this case HAND_BACK[-1] steps before its budget's
     end in its trace: then a hand-back may change its answer, and the case is run with the rule at every R
-    (0: without, the default built as a run builds it); a case stopped earlier keeps its trace's answer."""
+    of HAND_BACK (R = 0: its trace, fitted as a run fits it); a case stopped earlier keeps its trace's answer."""
     used = outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"]
     return used > result["budget"] - max(HAND_BACK)
 
 
 def hand_back_answer(result: dict, steps: int) -> tuple[float, float]:
     """The default's answer with stopping.hand_back=steps, and the fraction of the budget it used."""
-    if hands_back(result):
+    if steps and hands_back(result):
         run = result["hand_back"][str(steps)]
         return run["psnr_avg"][run["kept_avg"] - 1], run.get("steps", len(run["psnr_avg"])) / result["budget"]
     default = outcome(result, rule_name("auto", DEFAULT))
@@ -316,14 +313,14 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
     names = [rule_name(fraction, key) for fraction in fractions for key in VALIDATION]
     if all(automatic(r) in r["fits"] for r in results):
         names += [rule_name("auto", key) for key in VALIDATION]
-    default = rule_name(str(FRACTION), DEFAULT)
+    default = rule_name("auto", DEFAULT)
     best = choose(halves["tune"], names)
-    best_today = choose(halves["tune"], [n for n in names if n.endswith(" r0.0") and n.startswith(f"f{FRACTION} ")])
-    shown = list(dict.fromkeys(["fixed", default, best_today, best]))
+    shown = list(dict.fromkeys(["fixed", default, best]))
+    machines = sorted({r.get("machine", "not recorded") for r in results + halves["check"]})
     lines = [
         "# The default's answer against the peak of a fit on all pixels",
         "",
-        f"- Machine: {TRACES_MACHINE}, 1 thread per case, 2 cases at a time; torch {torch.__version__};",
+        f"- Machine: {'; '.join(machines)}, 1 thread per case, 2 cases at a time; torch {torch.__version__};",
         f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date {datetime.date.today()}"
         + (f"; {minutes:.0f} minutes" if minutes else ""),
         f"- Command: `{command}` (the held-out fractions in separate invocations, adding to the same traces)",
@@ -334,11 +331,9 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         "  - the answer (positive: the rule did worse); refit = a second fit on all pixels to the step the rule",
         "  kept the average at (its gap; it costs those steps again). f = held-out fraction, p = patience,",
         "  s = smoothing, r = resolution (standard errors of the paired held-out difference).",
-        "- The traces' fits were built as `build_module(cfg)` builds a module (fp32 weights, NCHW, under bf16",
-        "  autocast); a run builds it for the machine (train.module_for: bf16 compute, channels_last), as",
-        "  stopping_benchmark.fit now does: the same fit, other last bits (a test checks the oracle against a run).",
-        f"- Today's default on a photo: `{default}`. Chosen on the tune half among today's rule (f{FRACTION}, r0):",
-        f"  `{best_today}`; among all: `{best}`.",
+        "- The fits are built as a run builds them (train.module_for; a test checks the oracle against a run),",
+        "  the held-out ones without the hand-back (`stopping.hand_back=0`: measured on its own below).",
+        f"- Today's default on a photo: `{default}` (and `stopping.hand_back`). Chosen on the tune half: `{best}`.",
         "",
     ]
     for half in ("report", "tune"):
@@ -357,7 +352,7 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         )
     refitted = [r for r in results if "refit" in r]
     if refitted:
-        lines += refit_section(refitted, default)
+        lines += refit_section(refitted, rule_name(str(FRACTION), DEFAULT))
     if any("hand_back" in r for r in results):
         lines += hand_back_section(results + halves["check"])
     lines += ["## Every setting (mean gap / worst gap / steps used)", "", "| rule | tune | report |", "|---|---|---|"]
@@ -466,8 +461,8 @@ def hand_back_section(results: list[dict]) -> list[str]:
         "patience, and the budget cuts it anyway: with `stopping.hand_back=R` the held-out pixels go back into the",
         "data term for those last R steps and the answer is the last step's average (the rule in a run, the fit",
         "built as a run builds it: `python experiments/stopping_all_pixels.py --hand-back`) on each case whose",
-        f"trace the default had not stopped {max(HAND_BACK)} steps before its end, at every R (R = 0: the default",
-        "run again, built as a run builds it); a case the default stopped earlier keeps its trace's answer.",
+        f"trace the default had not stopped {max(HAND_BACK)} steps before its end, at every R (R = 0: its trace);",
+        "a case the default stopped earlier keeps its trace's answer.",
         "Steps used: no more than the budget.",
         "",
         *(f"- Hand-back runs on {name}" for name in sorted(machines)),
@@ -544,7 +539,7 @@ def main() -> None:
             todo = [
                 (name, steps)
                 for name in names
-                for steps in (0, *HAND_BACK)
+                for steps in HAND_BACK
                 if hands_back(fitted[name]) and str(steps) not in fitted[name].get("hand_back", {})
             ]
         else:
