@@ -156,3 +156,12 @@ def test_learning_rate_schedule_is_stepped_every_step(configure):
     )
     trainer.fit(module)
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * 0.1**2)
+
+
+def test_warm_up_rises_linearly_to_the_learning_rate(configure):
+    cfg = configure("scheduler=warmup", "scheduler.total_iters=4", "task.num_iter=2", *TINY_NET)
+    module = build_module(cfg)
+    quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer = pl.Trainer(max_steps=2, **quiet)
+    trainer.fit(module)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * (0.1 + 0.9 * 2 / 4))

@@ -74,6 +74,14 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "auto nearest avg0.98": [*NEAREST, "task.exp_weight=0.98"],  # both, on denoising
     "auto lr0.02": ["optimizer.lr=0.02"],  # deblurring, still rising at its budget's end: a plateau sooner?
     "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
+    # on top of the fast profile now (an `auto` run since 2026-12-04 is it); the network ones on denoise and deblur
+    "now depth4": [
+        *(f"arch.num_channels_{part}=[64,64,64,64]" for part in ("down", "up")),
+        "arch.num_channels_skip=[4,4,4,4]",
+    ],
+    "now skip deep": ["arch.num_channels_skip=[0,0,0,4,4]"],  # JPEG's network's: no skip at the 3 larger scales
+    "now warmup": ["scheduler=warmup"],  # lr from 0.001 to 0.01 over the first 100 steps
+    "now cosine": ["scheduler=cosine"],  # lr decaying to 0 at the budget's end
 }
 
 # the fast profile as it is now: per task, the setting that is it (summarised as one setting, PROFILE_NOW). The

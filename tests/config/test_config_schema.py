@@ -104,6 +104,7 @@ def test_every_preset_passes_as_shipped(composed):
         (["optimizer.betas=[0.9]"], "optimizer.betas must be a list of 2 entries, each a finite number in [0, 1)"),
         (["optimizer=lbfgs", "optimizer.history_size=0"], "optimizer.history_size must be an integer >= 1, got 0"),
         (["scheduler=step", "scheduler.gamma=0"], "scheduler.gamma must be a finite number > 0, got 0"),
+        (["scheduler=warmup", "scheduler.start_factor=0"], "scheduler.start_factor must be a finite number in (0, 1]"),
         (["stopping=wmv", "stopping.detector.patience=-5"], "stopping.detector.patience must be an integer >= 1"),
         (["stopping=wmv", "stopping.detector.window=1"], "stopping.detector.window must be an integer >= 2, got 1"),
         (["stopping=emv", "stopping.detector.alpha=1"], "stopping.detector.alpha must be a finite number in (0, 1)"),

@@ -89,6 +89,11 @@ BY_TARGET: dict[str, dict[str, Allowed]] = {
     },
     "torch.optim.lr_scheduler.CosineAnnealingLR": {"T_max": STEPS, "eta_min": number(0)},
     "torch.optim.lr_scheduler.StepLR": {"step_size": STEPS, "gamma": number(above=0)},
+    "torch.optim.lr_scheduler.LinearLR": {
+        "start_factor": number(above=0, high=1),
+        "end_factor": number(0, high=1),
+        "total_iters": STEPS,
+    },
     "pytorch_lightning.Trainer": {
         "accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps"),
         "devices": integer(1) | one_of("auto"),
