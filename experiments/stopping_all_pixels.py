@@ -20,6 +20,7 @@ traces (stopping_all_pixels_traces.json); each fraction's fits are added to the 
     python experiments/stopping_all_pixels.py [--jobs 2] [--cases NAME,...] [--fraction 0.02]  # run, analyse
     python experiments/stopping_all_pixels.py --refit        # the refit from the kept weights
     python experiments/stopping_all_pixels.py --hand-back    # stopping.hand_back at every R of HAND_BACK
+    python experiments/stopping_all_pixels.py --variant "arch.upsample_mode=bilinear" --cases NAME,...  # a variant
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
 
@@ -42,6 +43,7 @@ from stopping_benchmark import DATA, config, fit  # noqa: E402 (the benchmark's 
 from dip_lightning.hardware.machine import cpu_flags, cpu_name  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+VARIANTS = HERE / "stopping_all_pixels_variants.json"  # the traces of --variant's fits
 PROFILE = "profile=fast"  # the default for a user's photo (observed=): what the default's answer is
 SIGMA_50 = ["task.sigma=50", "prior.reg_noise_std=0.05"]
 # name -> (half, overrides, budget, image, crop size). The smooth crops (baby, bird, woman, kate) are the
@@ -115,15 +117,16 @@ class Trace(pl.Callback):
         trainer.should_stop = len(self.decisions) == len(self.detectors)
 
 
-def run_case(job: tuple[str, float, bool]) -> dict:
-    """A case's held-out fit at `fraction` and, if asked, its all-pixel fit."""
+def run_case(job: tuple) -> dict:
+    """A case's held-out fit at `fraction` and, if asked, its all-pixel fit: job = (name, fraction, all_pixels)
+    and, for a variant of the profile, its overrides (a string, space-separated) applied to both fits."""
     torch.set_num_threads(1)
     from dip_lightning.build import build_stopping
 
-    name, fraction, all_pixels = job
+    name, fraction, all_pixels, *variant = job
     half, overrides, budget, image, size = CASES[name]
     common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
-    common += [f"task.num_iter={budget}"]
+    common += [f"task.num_iter={budget}", *(variant[0].split() if variant else [])]
     started = time.perf_counter()
     validating = ["stopping=validation", "stopping.patience=1000000000", f"stopping.held_out.fraction={fraction}"]
     validating.append("++stopping.hand_back=0")  # the held-out fit to the end (hand-backs: run_hand_back)
@@ -132,6 +135,7 @@ def run_case(job: tuple[str, float, bool]) -> dict:
     held_out = Trace(validation)
     fit(cfg, [validation, held_out])
     result = {"case": name, "half": half, "budget": budget, "size": size, "machine": machine()}
+    result |= {"variant": variant[0]} if variant else {}
     result["fits"] = {str(fraction): {"psnr_avg": held_out.psnr_avg, "decisions": held_out.decisions}}
     if all_pixels:
         everything = Trace()
@@ -304,7 +308,7 @@ def choose(tune: list[dict], rules: list[str]) -> str:
     )
 
 
-def analyse(results: list[dict], minutes: float | None, command: str) -> str:
+def analyse(results: list[dict], minutes: float | None, command: str, variants: list[dict] = ()) -> str:
     from dip_lightning.hardware.precision import resolve_precision
 
     halves = {half: [r for r in results if r["half"] == half] for half in ("tune", "report", "check")}
@@ -355,6 +359,8 @@ def analyse(results: list[dict], minutes: float | None, command: str) -> str:
         lines += refit_section(refitted, rule_name(str(FRACTION), DEFAULT))
     if any("hand_back" in r for r in results):
         lines += hand_back_section(results + halves["check"])
+    if variants:
+        lines += variant_section(results + halves["check"], variants)
     lines += ["## Every setting (mean gap / worst gap / steps used)", "", "| rule | tune | report |", "|---|---|---|"]
     for rule in ["fixed", *names]:
         cells = []
@@ -452,6 +458,44 @@ def choose_hand_back(tune: list[dict]) -> int:
     return min((steps for steps in (0, *HAND_BACK) if not blocking(tune, steps)), key=mean_gap)
 
 
+def variant_section(results: list[dict], variants: list[dict]) -> list[str]:
+    """The default (fraction=auto, DEFAULT's detector, no hand-back) on the profile with one of its settings
+    changed (`--variant`), against that variant's own all-pixel fit, beside the profile's."""
+    default, profile = rule_name("auto", DEFAULT), {r["case"]: r for r in results}
+    lines = ["## The profile's settings one at a time (`--variant`)", ""]
+    lines += [
+        "Each variant fits the cases of a half with the profile's settings and the overrides shown, held out as the",
+        f"default holds out and on all pixels; its default's answer (`{default}`, no hand-back) against its own",
+        "all-pixel fit's best average, and beside the profile's answer on the same cases (dB; positive: better).",
+        "",
+        "| variant | half | cases | mean gap | worst gap | worst below fixed | steps used | answer vs the profile's |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in dict.fromkeys(v["variant"] for v in variants):
+        for half in ("tune", "report", "check"):
+            cases = [v for v in variants if v["variant"] == variant and v["half"] == half]
+            if not cases:
+                continue
+            s = summary(cases, default)
+            change = statistics.fmean(
+                outcome(v, default)["psnr"] - outcome(profile[v["case"]], default)["psnr"] for v in cases
+            )
+            lines.append(
+                f"| `{variant}` | {half} | {len(cases)} | {s['mean_gap']:.2f} | {s['worst_gap']:.2f} | "
+                f"{s['worst_below_fixed']:.2f} | {s['used'] * 100:.0f} % | {change:+.2f} |"
+            )
+    lines += ["", "| case | variant | all pixels: best (step) | answer (steps) | the profile's answer |"]
+    lines.append("|---|---|---|---|---|")
+    for v in variants:
+        mine, theirs, everything = outcome(v, default), outcome(profile[v["case"]], default), v["all_pixels"]
+        best = max(everything)
+        lines.append(
+            f"| {v['case']} | `{v['variant']}` | {best:.2f} ({everything.index(best) + 1}) | {mine['psnr']:.2f} "
+            f"({mine['used'] * v['budget']:.0f}) | {theirs['psnr']:.2f} |"
+        )
+    return [*lines, ""]
+
+
 def hand_back_section(results: list[dict]) -> list[str]:
     """The default (fraction=auto) with stopping.hand_back=R, on every half (R = 0: without)."""
     lines = ["## Handing the held-out pixels back for the budget's last steps (stopping.hand_back)", ""]
@@ -522,9 +566,11 @@ def main() -> None:
     parser.add_argument("--fraction", default=str(FRACTION), help="of the observed pixels held out (or auto)")
     parser.add_argument("--refit", action="store_true", help="measure the refit from the kept weights")
     parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
+    parser.add_argument("--variant", help="overrides on the profile, space-separated: fitted into VARIANTS")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
     output, traces = HERE / "stopping_all_pixels.md", HERE / "stopping_all_pixels_traces.json"
+    variants = json.loads(VARIANTS.read_text()) if VARIANTS.is_file() else []
     command = "python experiments/stopping_all_pixels.py [--fraction F]"
     minutes = None
     done = json.loads(traces.read_text()) if traces.is_file() else []
@@ -532,7 +578,10 @@ def main() -> None:
         started = time.perf_counter()
         names = args.cases.split(",") if args.cases else list(CASES)
         fitted = {r["case"]: r for r in done}
-        if args.refit:
+        if args.variant:
+            work, todo = run_case, [(name, "auto", True, args.variant) for name in names]
+            todo = [job for job in todo if (job[0], args.variant) not in {(v["case"], v["variant"]) for v in variants}]
+        elif args.refit:
             work, todo = run_refit, [name for name in names if "refit" not in fitted.get(name, {})]
         elif args.hand_back:
             work = run_hand_back
@@ -551,10 +600,14 @@ def main() -> None:
             ]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for result in pool.imap_unordered(work, todo):
+                if args.variant:
+                    variants.append(result)
+                    VARIANTS.write_text(json.dumps(variants))
+                    continue
                 done = merged(done, result)
                 traces.write_text(json.dumps(done))  # what is done so far survives an interruption
         minutes = (time.perf_counter() - started) / 60
-    report = analyse([r for r in done if r["case"] in CASES], minutes, command)
+    report = analyse([r for r in done if r["case"] in CASES], minutes, command, variants)
     output.write_text(report)
     print(report)
 
