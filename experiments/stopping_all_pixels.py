@@ -45,6 +45,9 @@ from dip_lightning.hardware.machine import cpu_flags, cpu_name  # noqa: E402
 HERE = Path(__file__).resolve().parent
 VARIANTS = HERE / "stopping_all_pixels_variants.json"  # the traces of --variant's fits
 PROFILE = "profile=fast"  # the default for a user's photo (observed=): what the default's answer is
+# (its denoising fits on the tune and check halves were fitted as `--variant arch.upsample_mode=bilinear` while the
+# profile upsampled by nearest neighbour on denoise, the config the profile has had since; the nearest-neighbour fits
+# are the variant `arch.upsample_mode=nearest` now)
 SIGMA_50 = ["task.sigma=50", "prior.reg_noise_std=0.05"]
 # name -> (half, overrides, budget, image, crop size). The smooth crops (baby, bird, woman, kate) are the
 # four centre crops of ../shared/data with the least gradient not used elsewhere: a high, flat peak.

@@ -74,7 +74,7 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "auto nearest avg0.98": [*NEAREST, "task.exp_weight=0.98"],  # both, on denoising
     "auto lr0.02": ["optimizer.lr=0.02"],  # deblurring, still rising at its budget's end: a plateau sooner?
     "w64 lr0.02 p100": [*WIDTH_64, "optimizer.lr=0.02", "stopping.patience=100"],
-    # on top of the fast profile now (an `auto` run since 2026-12-04 is it); the network ones on denoise and deblur
+    # on top of the fast profile as it is now (PROFILE_NOW's settings); the network ones on denoise and deblur
     "now depth4": [
         *(f"arch.num_channels_{part}=[64,64,64,64]" for part in ("down", "up")),
         "arch.num_channels_skip=[4,4,4,4]",
@@ -85,11 +85,11 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
 }
 
 # the fast profile as it is now: per task, the setting that is it (summarised as one setting, PROFILE_NOW). The
-# `auto` rows (to 2026-12-04) are the profile before it took nearest upsampling and the 0.98 average: an `auto` run
-# made since is the profile now, and would be given a setting name of its own
+# `auto` rows (to 2026-12-04) are the profile before it took the 0.98 average: an `auto` run made since is the
+# profile now, and would be given a setting name of its own. Nearest upsampling on denoise was the profile for a
+# few hours of 2026-12-04 (`auto nearest avg0.98`), until experiments/stopping_all_pixels.md showed its stops early
 PROFILE_NOW = "fast profile now"
-NOW = {"s10": "auto nearest avg0.98", "s25": "auto nearest avg0.98", "s50": "auto nearest avg0.98",
-       "jpeg": "auto avg0.98", "deblur": "auto avg0.98"}  # fmt: skip
+NOW = {task: "auto avg0.98" for task in TASKS}
 
 
 def case_name(task: str, size: int, image: str) -> str:
