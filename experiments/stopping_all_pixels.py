@@ -78,7 +78,9 @@ VALIDATION = [(p, s, r) for p in VAL_PATIENCE for s in VAL_SMOOTHING for r in VA
 FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
-HAND_BACK = (100, 200, 300, 600)  # stopping.hand_back measured: steps before the budget's end
+# stopping.hand_back measured: steps before the budget's end. 100, 200, 300 and 600 were measured with the profile
+# before it took the 0.98 average (git show 58207e7:experiments/stopping_all_pixels.md), 300 chosen on that tune half
+HAND_BACK = (300,)
 DEFAULT = (100, 0.03, 0.0)  # today's default on a photo: stopping=auto's smoothing, the fast profile's patience
 
 
@@ -318,8 +320,10 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
     results = halves["tune"] + halves["report"]  # the check half is reported on its own, at the end
     fractions = sorted(set.intersection(*(set(r["fits"]) for r in results)) - {"auto"}, reverse=True)
     names = [rule_name(fraction, key) for fraction in fractions for key in VALIDATION]
+    held = list(fractions)  # the held-out fits' columns
     if all(automatic(r) in r["fits"] for r in results):
         names += [rule_name("auto", key) for key in VALIDATION]
+        held.append("auto")
     default = rule_name("auto", DEFAULT)
     best = choose(halves["tune"], names)
     shown = list(dict.fromkeys(["fixed", default, best]))
@@ -330,9 +334,10 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
         f"- Machine: {'; '.join(machines)}, 1 thread per case, 2 cases at a time; torch {torch.__version__};",
         f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date {datetime.date.today()}"
         + (f"; {minutes:.0f} minutes" if minutes else ""),
-        f"- Command: `{command}` (the held-out fractions in separate invocations, adding to the same traces)",
+        f"- Command: `{command}` (the held-out fractions in separate invocations, adding to the same traces;",
+        "  `--hand-back` and `--variant` below)",
         f"- {len(results)} cases: a centre crop of a ../shared/data image, `{PROFILE}` (the default on a photo),",
-        f"  fitted with a fraction ({', '.join(fractions)}) of the observed pixels held out (8 x 8 blocks for JPEG)",
+        f"  fitted with a fraction ({', '.join(held)}) of the observed pixels held out (8 x 8 blocks for JPEG)",
         "  and again on all pixels, same seed. gap = the all-pixel fit's best average - the rule's answer; gap held",
         "  out = the held-out fit's own best (the previous benchmark's gap); below fixed = the budget on all pixels",
         "  - the answer (positive: the rule did worse); refit = a second fit on all pixels to the step the rule",
@@ -346,10 +351,10 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
     for half in ("report", "tune"):
         lines += half_section(f"The {half} half ({len(halves[half])} cases)", halves[half], shown)
     lines += ["## What holding pixels out costs the fit (best average within the budget)", ""]
-    lines += ["| case | all pixels | " + " | ".join(f"{f} held out" for f in fractions) + " |"]
-    lines.append("|---|---" + "|---" * len(fractions) + "|")
+    lines += ["| case | all pixels | " + " | ".join(f"{f} held out" for f in held) + " |"]
+    lines.append("|---|---" + "|---" * len(held) + "|")
     for r in results:
-        bests = [max(r["fits"][f]["psnr_avg"]) for f in fractions]
+        bests = [max(r["fits"][automatic(r) if f == "auto" else f]["psnr_avg"]) for f in held]
         lines.append(f"| {r['case']} | {max(r['all_pixels']):.2f} | " + " | ".join(f"{b:.2f}" for b in bests) + " |")
     lines += ["", "(a held-out fit ends when its last detector stops: its best is within those steps)", ""]
     if halves["check"]:
@@ -529,13 +534,20 @@ def hand_back_section(results: list[dict]) -> list[str]:
         lines.append(f"| {steps} | {' | '.join(cells)} |")
     tune = [r for r in results if r["half"] == "tune"]
     blocked = [f"R = {steps}: {'; '.join(blocking(tune, steps))}" for steps in HAND_BACK if blocking(tune, steps)]
-    lines += [
-        "",
-        f"Chosen on the tune half: R = {choose_hand_back(tune)}, the lowest mean gap among the R whose hand-back",
-        f"step comes at least a patience ({DEFAULT[0]} steps) after every tune case's stop before it (a fit stopped",
-        "just before, run again on other bits, could be handed back past its peak and return the fixed budget's",
-        f"answer). Ruled out: {'; '.join(blocked) or 'none'}.",
-    ]
+    if not any(hands_back(r) for r in tune):
+        lines += [
+            "",
+            f"No tune case runs past the hand-back step of R = {max(HAND_BACK)}: the tune half cannot choose R (the",
+            "profile's R was chosen on the tune half of the profile measured before; see HAND_BACK).",
+        ]
+    else:
+        lines += [
+            "",
+            f"Chosen on the tune half: R = {choose_hand_back(tune)}, the lowest mean gap among the R whose hand-back",
+            f"step comes at least a patience ({DEFAULT[0]} steps) after every tune case's stop before it (a fit",
+            "stopped just before, run again on other bits, could be handed back past its peak and return the fixed",
+            f"budget's answer). Ruled out: {'; '.join(blocked) or 'none'}.",
+        ]
     changed = [r for r in results if hands_back(r)]
     lines += [
         "",
