@@ -20,6 +20,7 @@ traces (stopping_all_pixels_traces.json); each fraction's fits are added to the 
     python experiments/stopping_all_pixels.py [--jobs 2] [--cases NAME,...] [--fraction 0.02]  # run, analyse
     python experiments/stopping_all_pixels.py --refit        # the refit from the kept weights
     python experiments/stopping_all_pixels.py --hand-back    # stopping.hand_back at every R of HAND_BACK
+    python experiments/stopping_all_pixels.py --seeds        # the cases that may fall under the budget, from SEEDS
     python experiments/stopping_all_pixels.py --variant "arch.upsample_mode=bilinear" --cases NAME,...  # a variant
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
@@ -81,7 +82,9 @@ REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 # stopping.hand_back measured: steps before the budget's end. 100, 200, 300 and 600 were measured with the profile
 # before it took the 0.98 average (git show 58207e7:experiments/stopping_all_pixels.md), 300 chosen on that tune half
 HAND_BACK = (300,)
-DEFAULT = (100, 0.03, 0.0)  # today's default on a photo: stopping=auto's smoothing, the fast profile's patience
+PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/fast_profile.md): choices here keep it
+DEFAULT = (PATIENCE, 0.1, 0.0)  # today's default on a photo (conf/profile_stopping/fast_auto.yaml)
+SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under the budget (may_fall_under_budget)
 
 
 def key_name(key: tuple) -> str:
@@ -216,23 +219,44 @@ def run_refit(name: str) -> dict:
     }
 
 
-def run_hand_back(job: tuple[str, int]) -> dict:
-    """A case fitted as a run on a photo fits it (profile=fast's held-out validation, stopping=auto's smoothing)
-    with `stopping.hand_back` = R: the rule itself, the fit built as a run builds it."""
-    torch.set_num_threads(1)
+def default_run(name: str, steps: int, seed: int = 0) -> dict:
+    """A case fitted as a run on a photo fits it (profile=fast's held-out validation: DEFAULT's detector, the
+    profile's fraction) with `stopping.hand_back` = `steps`, from `seed`: the rule itself, the fit built as a run
+    builds it. Its average's PSNR every step, the step the average was kept at, the steps run."""
     from dip_lightning.build import build_stopping
 
-    name, steps = job
     half, overrides, budget, image, size = CASES[name]
     common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
     rule = ["stopping=validation", f"stopping.smoothing={DEFAULT[1]}", f"++stopping.hand_back={steps}"]
-    cfg = config([*common, f"task.num_iter={budget}", *rule])
-    started, trace = time.perf_counter(), Trace()
+    cfg = config([*common, f"task.num_iter={budget}", f"seed={seed}", *rule])
+    trace = Trace()
     module = fit(cfg, [build_stopping(cfg), trace])
     kept_avg = module.outputs.kept_steps()[1][0]
-    print(f"{name}, hand back {steps}: {time.perf_counter() - started:.0f} s, average kept at {kept_avg}", flush=True)
-    run = {"psnr_avg": trace.psnr_avg, "kept_avg": kept_avg, "steps": module.global_step, "machine": machine()}
+    return {"psnr_avg": trace.psnr_avg, "kept_avg": kept_avg, "steps": module.global_step, "machine": machine()}
+
+
+def run_hand_back(job: tuple[str, int]) -> dict:
+    """The default with `stopping.hand_back` = R on a case: job = (name, R)."""
+    torch.set_num_threads(1)
+    name, steps = job
+    started, run = time.perf_counter(), default_run(name, steps)
+    print(f"{name}, hand back {steps}: {time.perf_counter() - started:.0f} s, average kept at {run['kept_avg']}")
     return {"case": name, "hand_back": {str(steps): run}, "fits": {}}
+
+
+def run_seed(job: tuple[str, int]) -> dict:
+    """A case from another seed (z, the network's weights and the held-out pixels all drawn from it): the
+    default as a run fits it (the profile's hand-back) and the fit on all pixels for the budget. job = (name, seed)."""
+    torch.set_num_threads(1)
+    name, seed = job
+    half, overrides, budget, image, size = CASES[name]
+    started, run = time.perf_counter(), default_run(name, max(HAND_BACK), seed)
+    everything = Trace()
+    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
+    fit(config([*common, f"task.num_iter={budget}", f"seed={seed}", "stopping=none"]), [everything])
+    run["all_pixels"] = everything.psnr_avg
+    print(f"{name}, seed {seed}: {time.perf_counter() - started:.0f} s, average kept at {run['kept_avg']}", flush=True)
+    return {"case": name, "seeds": {str(seed): run}, "fits": {}}
 
 
 def machine() -> str:
@@ -245,6 +269,12 @@ def hands_back(result: dict) -> bool:
     of HAND_BACK (R = 0: its trace, fitted as a run fits it); a case stopped earlier keeps its trace's answer."""
     used = outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"]
     return used > result["budget"] - max(HAND_BACK)
+
+
+def may_fall_under_budget(result: dict) -> bool:
+    """Whether the default's answer may fall under the fixed budget's on this case: it runs into the hand-back's
+    steps (`hands_back`), or its trace's answer is under the budget's. --seeds fits these from SEEDS too."""
+    return hands_back(result) or outcome(result, rule_name("auto", DEFAULT))["below_fixed"] > 0
 
 
 def hand_back_answer(result: dict, steps: int) -> tuple[float, float]:
@@ -307,6 +337,8 @@ def summary(results: list[dict], rule: str) -> dict:
 
 
 def choose(tune: list[dict], rules: list[str]) -> str:
+    """The rule of `rules` with the lowest mean gap on `tune` (to 0.01 dB), then the lowest worst gap, then the
+    fewest steps."""
     scored = {rule: summary(tune, rule) for rule in rules}
     return min(
         scored, key=lambda n: (round(scored[n]["mean_gap"], 2), round(scored[n]["worst_gap"], 2), scored[n]["used"])
@@ -326,7 +358,8 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
         held.append("auto")
     default = rule_name("auto", DEFAULT)
     best = choose(halves["tune"], names)
-    shown = list(dict.fromkeys(["fixed", default, best]))
+    at_patience = choose(halves["tune"], [name for name in names if f" p{PATIENCE} " in name])
+    shown = list(dict.fromkeys(["fixed", default, at_patience, best]))
     machines = sorted({r.get("machine", "not recorded") for r in results + halves["check"]})
     lines = [
         "# The default's answer against the peak of a fit on all pixels",
@@ -345,7 +378,9 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
         "  s = smoothing, r = resolution (standard errors of the paired held-out difference).",
         "- The fits are built as a run builds them (train.module_for; a test checks the oracle against a run),",
         "  the held-out ones without the hand-back (`stopping.hand_back=0`: measured on its own below).",
-        f"- Today's default on a photo: `{default}` (and `stopping.hand_back`). Chosen on the tune half: `{best}`.",
+        f"- Today's default on a photo: `{default}` (and `stopping.hand_back`). Chosen on the tune half at the",
+        f"  profile's patience ({PATIENCE}: its speed, experiments/benchmarks/fast_profile.md): `{at_patience}`; at",
+        f"  any patience: `{best}`.",
         "",
     ]
     for half in ("report", "tune"):
@@ -367,6 +402,8 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
         lines += refit_section(refitted, rule_name(str(FRACTION), DEFAULT))
     if any("hand_back" in r for r in results):
         lines += hand_back_section(results + halves["check"])
+    if any(r.get("seeds") for r in results + halves["check"]):
+        lines += seeds_section(results + halves["check"])
     if variants:
         lines += variant_section(results + halves["check"], variants)
     lines += ["## Every setting (mean gap / worst gap / steps used)", "", "| rule | tune | report |", "|---|---|---|"]
@@ -464,6 +501,51 @@ def choose_hand_back(tune: list[dict]) -> int:
         return statistics.fmean(max(r["all_pixels"]) - hand_back_answer(r, steps)[0] for r in tune)
 
     return min((steps for steps in (0, *HAND_BACK) if not blocking(tune, steps)), key=mean_gap)
+
+
+def seeds_section(results: list[dict]) -> list[str]:
+    """The default's answer against the fixed budget's on the cases that may fall under it, from seed 0 (the
+    traces, with the hand-back) and SEEDS (`--seeds`): per seed, and their mean and spread."""
+    cases = [r for r in results if r.get("seeds")]
+    seeds = (0, *SEEDS)
+    lines = ["## Other seeds of the cases that may fall under the fixed budget (`--seeds`)", ""]
+    lines += [
+        "The seed draws z, the network's weights and the held-out pixels. A held-out fit and the all-pixel fit of",
+        "the same seed start alike and part within a few steps (their data terms differ), so where both end at the",
+        "budget, the difference of their answers is partly which way each went. Each case the default may answer",
+        f"under the fixed budget (it ran into the last {max(HAND_BACK)} steps, or its trace's answer is under the",
+        "budget's) is fitted again from other seeds, the default as a run fits it (hand-back included) and on all",
+        "pixels for the budget. Below fixed = the budget's answer - the default's, per seed (positive: the default",
+        "did worse); all pixels' SD = the spread of the budget's own answer over the seeds.",
+        "",
+        "| case (half) | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | SD | all pixels' SD | mean gap |",
+        "|---|" + "---|" * (len(seeds) + 4),
+    ]
+    means = {}
+    for r in cases:
+        below, fixed, gaps = [], [], []
+        for seed in seeds:
+            if seed == 0:
+                answer, everything = hand_back_answer(r, max(HAND_BACK))[0], r["all_pixels"]
+            else:
+                run = r["seeds"][str(seed)]
+                answer, everything = run["psnr_avg"][run["kept_avg"] - 1], run["all_pixels"]
+            below.append(everything[-1] - answer)
+            fixed.append(everything[-1])
+            gaps.append(max(everything) - answer)
+        means[r["case"]] = (r["half"], statistics.fmean(below))
+        cells = " | ".join(f"{b:+.2f}" for b in below)
+        lines.append(
+            f"| {r['case']} ({r['half']}) | {cells} | {statistics.fmean(below):+.2f} | {statistics.stdev(below):.2f} | "
+            f"{statistics.stdev(fixed):.2f} | {statistics.fmean(gaps):.2f} |"
+        )
+    lines.append("")
+    for half in ("tune", "report", "check"):
+        worst = [(mean, case) for case, (h, mean) in means.items() if h == half]
+        if worst:
+            mean, case = max(worst)
+            lines.append(f"- {half} half: worst mean below fixed over the seeds {mean:+.2f} dB ({case})")
+    return [*lines, ""]
 
 
 def variant_section(results: list[dict], variants: list[dict]) -> list[str]:
@@ -569,7 +651,8 @@ def merged(done: list[dict], result: dict) -> list[dict]:
             for key in ("all_pixels", "refit"):
                 if key in result:
                     entry[key] = result[key]
-            entry.setdefault("hand_back", {}).update(result.get("hand_back", {}))
+            for key in ("hand_back", "seeds"):
+                entry.setdefault(key, {}).update(result.get(key, {}))
             return done
     return [*done, result]
 
@@ -581,6 +664,7 @@ def main() -> None:
     parser.add_argument("--fraction", default=str(FRACTION), help="of the observed pixels held out (or auto)")
     parser.add_argument("--refit", action="store_true", help="measure the refit from the kept weights")
     parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
+    parser.add_argument("--seeds", action="store_true", help="the cases that may fall under the budget, from SEEDS")
     parser.add_argument("--variant", help="overrides on the profile, space-separated: fitted into VARIANTS")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
@@ -605,6 +689,15 @@ def main() -> None:
                 for name in names
                 for steps in HAND_BACK
                 if hands_back(fitted[name]) and str(steps) not in fitted[name].get("hand_back", {})
+            ]
+        elif args.seeds:
+            work = run_seed
+            todo = [
+                (name, seed)
+                for name in names
+                if may_fall_under_budget(fitted[name])
+                for seed in SEEDS
+                if str(seed) not in fitted[name].get("seeds", {})
             ]
         else:
             work = run_case
