@@ -75,7 +75,9 @@ CASES = {
 VAL_PATIENCE = (100, 200, 300)
 VAL_SMOOTHING = (0.03, 0.1)
 VAL_RESOLUTION = (0.0, 0.5, 1.0, 2.0, 3.0)  # standard errors of the paired held-out difference (0: today's rule)
+VAL_GROWTH = (0.1, 0.2, 0.3, 0.5)  # patience_growth: wait max(patience, g x the kept step), at patience 100
 VALIDATION = [(p, s, r) for p in VAL_PATIENCE for s in VAL_SMOOTHING for r in VAL_RESOLUTION]
+VALIDATION += [(100, s, r, g) for s in VAL_SMOOTHING for r in (0.0, 0.5) for g in VAL_GROWTH]
 FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
@@ -88,7 +90,8 @@ SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under th
 
 
 def key_name(key: tuple) -> str:
-    return "p{} s{} r{}".format(*key)
+    """A detector's name: p = patience, s = smoothing, r = resolution, g = patience_growth (if any)."""
+    return "p{} s{} r{}".format(*key) + (f" g{key[3]}" if len(key) > 3 else "")
 
 
 class Trace(pl.Callback):
@@ -356,6 +359,7 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
     if all(automatic(r) in r["fits"] for r in results):
         names += [rule_name("auto", key) for key in VALIDATION]
         held.append("auto")
+    names = [name for name in names if all(available(r, name) for r in results)]
     default = rule_name("auto", DEFAULT)
     best = choose(halves["tune"], names)
     at_patience = choose(halves["tune"], [name for name in names if f" p{PATIENCE} " in name])
@@ -417,9 +421,13 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
 
 
 def available(result: dict, rule: str) -> bool:
-    """Whether the case has the fit the rule reads."""
-    fraction = rule.split(" ", 1)[0][1:]
-    return rule == "fixed" or (automatic(result) if fraction == "auto" else fraction) in result["fits"]
+    """Whether the case has the fit the rule reads, and its detector's decision (a fit before that detector
+    was added has none)."""
+    if rule == "fixed":
+        return True
+    fraction, detector = rule.split(" ", 1)
+    fit = result["fits"].get(automatic(result) if fraction == "fauto" else fraction[1:])
+    return fit is not None and detector in fit["decisions"]
 
 
 def half_section(title: str, cases: list[dict], shown: list[str]) -> list[str]:
@@ -666,6 +674,7 @@ def main() -> None:
     parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
     parser.add_argument("--seeds", action="store_true", help="the cases that may fall under the budget, from SEEDS")
     parser.add_argument("--variant", help="overrides on the profile, space-separated: fitted into VARIANTS")
+    parser.add_argument("--again", action="store_true", help="fit the held-out fits again (new VALIDATION detectors)")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
     output, traces = HERE / "stopping_all_pixels.md", HERE / "stopping_all_pixels_traces.json"
@@ -704,7 +713,7 @@ def main() -> None:
             todo = [
                 (name, args.fraction, name not in fitted)
                 for name in names
-                if name not in fitted or str(args.fraction) not in fitted[name]["fits"]
+                if name not in fitted or str(args.fraction) not in fitted[name]["fits"] or args.again
             ]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for result in pool.imap_unordered(work, todo):

@@ -118,9 +118,10 @@ def test_the_fast_profile_changes_its_own_settings_only(task):
     assert changed == declared(*(name for name in files if (config_dir() / name).is_file()))
 
 
-def test_the_fast_profile_sets_the_same_patience_for_either_held_out_rule():
+def test_the_fast_profile_sets_the_same_patience_and_smoothing_for_either_held_out_rule():
     for rule in ("auto", "validation"):
-        assert config([*PHOTO, f"stopping={rule}", "profile=fast"])["stopping"]["patience"] == 100
+        stopping = config([*PHOTO, f"stopping={rule}", "profile=fast"])["stopping"]
+        assert (stopping["patience"], stopping["smoothing"]) == (100, 0.1)
 
 
 def test_the_run_records_its_profile():

@@ -155,6 +155,26 @@ def test_the_validation_detector_keeps_the_lowest_errors_and_stops_after_its_pat
     assert step == 100  # both waited 30 steps: the later one decides
 
 
+def test_patience_growth_waits_through_a_late_plateau_that_patience_alone_stops_on():
+    """Falling to step 400, flat for 150 steps, falling again to step 700, then rising: patience 100 stops
+    on the plateau (kept at its first step, 401); with growth 0.5 it waits 200 steps there and keeps the true low."""
+    errors = [1 - t / 1000 for t in range(400)] + [0.6] * 150 + [0.6 - (t + 1) / 1000 for t in range(150)]
+    errors += [0.45 + (t + 1) / 1000 for t in range(400)]
+
+    def fitted(growth: float) -> tuple[int, int]:
+        detector = HeldOutMinimum(patience=100, smoothing=1.0, patience_growth=growth)
+        for step, error in enumerate(errors, start=1):
+            detector.update(torch.tensor([error]), torch.tensor([error]), step)
+            if detector.stopped.all():
+                return detector.average.best_step.item(), step
+        return detector.average.best_step.item(), step
+
+    assert fitted(0.0) == (401, 501)
+    assert fitted(0.5) == (700, 1050)  # waited 0.5 x 700 = 350 steps after its low
+    with pytest.raises(InputError, match="stopping.patience_growth"):
+        HeldOutMinimum(patience=100, smoothing=1.0, patience_growth=-0.1)
+
+
 def test_a_variance_that_keeps_falling_does_not_keep_the_last_step(configure):
     """On small images the network memorises the noise and settles on it: ES-WMV's variance then falls to
     the peak and on to the end, while the error on pixels the fit never saw rises. The variance alone keeps

@@ -140,13 +140,23 @@ class HeldOutMinimum:
     `resolution` > 0 the average's kept step moves only by a lower error that many standard errors of the
     paired difference below the kept one's (statistics.ResolvedMinimum): near a high, flat peak a few
     thousand held-out values cannot tell the steps apart, and a drift within their sampling error must not
-    carry the average past its peak. Its updates then take the average's held-out values, (N, K)."""
+    carry the average past its peak. Its updates then take the average's held-out values, (N, K).
+    `patience_growth` g > 0: each waits max(patience, g x the step of its lowest error), so that a fit whose
+    curve changes slowly, its lowest error late, waits in proportion (a plateau of a hundred steps at step
+    1,000 is not yet its peak)."""
 
-    limits = {"patience": integer(1), "smoothing": SMOOTHING, "resolution": number(0)}
+    limits = {"patience": integer(1), "smoothing": SMOOTHING, "resolution": number(0), "patience_growth": number(0)}
 
-    def __init__(self, patience: int, smoothing: float, resolution: float = 0.0):
-        check_limits(self, "stopping.", patience=patience, smoothing=smoothing, resolution=resolution)
-        self.patience = patience
+    def __init__(self, patience: int, smoothing: float, resolution: float = 0.0, patience_growth: float = 0.0):
+        check_limits(
+            self,
+            "stopping.",
+            patience=patience,
+            smoothing=smoothing,
+            resolution=resolution,
+            patience_growth=patience_growth,
+        )
+        self.patience, self.patience_growth = patience, patience_growth
         self.smoothed = SmoothedValue(smoothing)  # the output's error
         self.output = RunningMinimum()
         self.resolves = resolution > 0  # the average's kept step by its values' paired standard error
@@ -165,9 +175,16 @@ class HeldOutMinimum:
             self.stopped = torch.zeros(error.shape, dtype=torch.bool, device=error.device)
         new_output = self.output.update(smoothed, step, self.stopped)
         new_average = None if error_avg is None else self.average.update(error_avg.double(), step, self.stopped)
-        waited = self.output.waited if new_average is None else torch.minimum(self.output.waited, self.average.waited)
-        self.stopped |= waited >= self.patience
+        done = self._waited_out(self.output)
+        if new_average is not None:
+            done &= self._waited_out(self.average)
+        self.stopped |= done
         return new_output, new_average
+
+    def _waited_out(self, minimum: RunningMinimum | ResolvedMinimum) -> torch.Tensor:
+        """(N,) bool: the fits that waited their patience after this minimum's kept step."""
+        patience = torch.clamp(minimum.best_step * self.patience_growth, min=self.patience)
+        return minimum.waited >= patience
 
     def state_dict(self) -> dict:
         return {

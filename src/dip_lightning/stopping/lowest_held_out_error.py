@@ -14,8 +14,8 @@ class LowestHeldOutError(StoppingCriterion):
     """Withholds `held_out` pixels of the observation from the data term (drawn from `seed`) and keeps each
     fit's output at the lowest smoothed error on them, its average at the average's lowest error (moved only
     by a difference of `resolution` standard errors: HeldOutMinimum); the fit stops once neither improved
-    for `patience` steps. Logged: psnr_held_out and psnr_held_out_avg, the errors as PSNRs against the
-    observation (higher is better).
+    for `patience` steps (or `patience_growth` times the step of its lowest error, if more). Logged:
+    psnr_held_out and psnr_held_out_avg, the errors as PSNRs against the observation (higher is better).
 
     `hand_back` > 0: a fit the rule has not stopped `hand_back` steps before the budget's end was still
     improving within its last `patience` steps, and the budget will cut it anyway; the held-out pixels then
@@ -35,11 +35,12 @@ class LowestHeldOutError(StoppingCriterion):
         seed: int,
         resolution: float = 0.0,
         hand_back: int = 0,
+        patience_growth: float = 0.0,
     ):
         check_limits(self, "stopping.", name=name, hand_back=hand_back)
         self.name, self.hand_back = name, hand_back
         self.held_out = HeldOutSet(held_out, seed)
-        self.detector = HeldOutMinimum(patience, smoothing, resolution)
+        self.detector = HeldOutMinimum(patience, smoothing, resolution, patience_growth)
         self.averaging = False
         self.hand_back_step: int | None = None  # the step the held-out pixels go back at (None: never)
         self.handed_back: torch.Tensor | None = None  # (N,) bool: the fits that got them back, once they did
@@ -87,10 +88,12 @@ class LowestHeldOutError(StoppingCriterion):
         )
 
     def reason(self) -> str:
-        steps = ", ".join(str(step) for step in self.detector.output.best_step.tolist())
+        best = self.detector.output.best_step.tolist()
+        waits = [max(self.detector.patience, int(step * self.detector.patience_growth)) for step in best]
+        steps, waited = ", ".join(map(str, best)), ", ".join(map(str, dict.fromkeys(waits)))
         return (
-            f"{self.name}: the held-out pixels' error was lowest at step {steps} and not lower in the "
-            f"{self.detector.patience} steps after"
+            f"{self.name}: the held-out pixels' error was lowest at step {steps} and not lower in the {waited} "
+            "steps after"
         )
 
     def state_dict(self) -> dict:
