@@ -21,6 +21,7 @@ traces (stopping_all_pixels_traces.json); each fraction's fits are added to the 
     python experiments/stopping_all_pixels.py --refit        # the refit from the kept weights
     python experiments/stopping_all_pixels.py --hand-back    # stopping.hand_back at every R of HAND_BACK
     python experiments/stopping_all_pixels.py --seeds        # the cases that may fall under the budget, from SEEDS
+    python experiments/stopping_all_pixels.py --seed 1       # every case from seed 1 (the choice pools the seeds)
     python experiments/stopping_all_pixels.py --variant "arch.upsample_mode=bilinear" --cases NAME,...  # a variant
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
@@ -45,6 +46,7 @@ from dip_lightning.hardware.machine import cpu_flags, cpu_name  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = HERE / "stopping_all_pixels_variants.json"  # the traces of --variant's fits
+SEEDED = HERE / "stopping_all_pixels_seeded.json"  # the traces of --seed's fits: every case from another seed
 PROFILE = "profile=fast"  # the default for a user's photo (observed=): what the default's answer is
 # (its denoising fits on the tune and check halves were fitted as `--variant arch.upsample_mode=bilinear` while the
 # profile upsampled by nearest neighbour on denoise, the config the profile has had since; the nearest-neighbour fits
@@ -348,7 +350,9 @@ def choose(tune: list[dict], rules: list[str]) -> str:
     )
 
 
-def analyse(results: list[dict], minutes: float | None, command: str, variants: list[dict] = ()) -> str:
+def analyse(
+    results: list[dict], minutes: float | None, command: str, variants: list[dict] = (), seeded: list[dict] = ()
+) -> str:
     from dip_lightning.hardware.precision import resolve_precision
 
     halves = {half: [r for r in results if r["half"] == half] for half in ("tune", "report", "check")}
@@ -359,10 +363,11 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
     if all(automatic(r) in r["fits"] for r in results):
         names += [rule_name("auto", key) for key in VALIDATION]
         held.append("auto")
-    names = [name for name in names if all(available(r, name) for r in results)]
+    names = [name for name in names if all(available(r, name) for r in [*results, *seeded])]
     default = rule_name("auto", DEFAULT)
-    best = choose(halves["tune"], names)
-    at_patience = choose(halves["tune"], [name for name in names if f" p{PATIENCE} " in name])
+    pooled = halves["tune"] + [r for r in seeded if r["half"] == "tune"]  # every seed of the tune half
+    best = choose(pooled, names)
+    at_patience = choose(pooled, [name for name in names if f" p{PATIENCE} " in name])
     shown = list(dict.fromkeys(["fixed", default, at_patience, best]))
     machines = sorted({r.get("machine", "not recorded") for r in results + halves["check"]})
     lines = [
@@ -382,13 +387,15 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
         "  s = smoothing, r = resolution (standard errors of the paired held-out difference).",
         "- The fits are built as a run builds them (train.module_for; a test checks the oracle against a run),",
         "  the held-out ones without the hand-back (`stopping.hand_back=0`: measured on its own below).",
-        f"- Today's default on a photo: `{default}` (and `stopping.hand_back`). Chosen on the tune half at the",
-        f"  profile's patience ({PATIENCE}: its speed, experiments/benchmarks/fast_profile.md): `{at_patience}`; at",
-        f"  any patience: `{best}`.",
+        f"- Today's default on a photo: `{default}` (and `stopping.hand_back`). Chosen on the tune half (every",
+        f"  seed of it: {seeds_of(pooled)}) at the profile's patience ({PATIENCE}: its speed,",
+        f"  experiments/benchmarks/fast_profile.md): `{at_patience}`; at any patience: `{best}`.",
         "",
     ]
+    if seeded:
+        lines += seeded_section(results + halves["check"], seeded, shown)
     for half in ("report", "tune"):
-        lines += half_section(f"The {half} half ({len(halves[half])} cases)", halves[half], shown)
+        lines += half_section(f"The {half} half ({len(halves[half])} cases, seed 0)", halves[half], shown)
     lines += ["## What holding pixels out costs the fit (best average within the budget)", ""]
     lines += ["| case | all pixels | " + " | ".join(f"{f} held out" for f in held) + " |"]
     lines.append("|---|---" + "|---" * len(held) + "|")
@@ -418,6 +425,37 @@ def analyse(results: list[dict], minutes: float | None, command: str, variants: 
             cells.append(f"{s['mean_gap']:.2f} / {s['worst_gap']:.2f} / {s['used'] * 100:.0f} %")
         lines.append(f"| {rule} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
+
+
+def seeds_of(results: list[dict]) -> str:
+    return ", ".join(str(seed) for seed in sorted({r.get("seed", 0) for r in results}))
+
+
+def seeded_section(results: list[dict], seeded: list[dict], shown: list[str]) -> list[str]:
+    """The `shown` rules over every seed fitted (seed 0: the traces; the others: `--seed`), per half: each
+    case from each seed counts once."""
+    lines = [f"## Every seed ({seeds_of([*results, *seeded])}): the choice and the report", ""]
+    lines += [
+        "Each case fitted from each seed (the seed draws z, the network's weights and the held-out pixels), held",
+        "out and on all pixels; a rule's gaps against the all-pixel fit of the same seed. A premature stop on one",
+        "seed is not on another: the rules are chosen on all of the tune half's fits, and reported on the report",
+        "half's.",
+        "",
+        "| rule | half | fits | mean gap | worst gap | worst below fixed | mean below fixed | steps used |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for rule in shown:
+        for half in ("tune", "report", "check"):
+            cases = [r for r in [*results, *seeded] if r["half"] == half]
+            if not cases or not all(available(r, rule) for r in cases):
+                continue
+            s = summary(cases, rule)
+            below = statistics.fmean(outcome(r, rule)["below_fixed"] for r in cases)
+            lines.append(
+                f"| {rule} | {half} | {len(cases)} | {s['mean_gap']:.2f} | {s['worst_gap']:.2f} | "
+                f"{s['worst_below_fixed']:.2f} | {below:+.2f} | {s['used'] * 100:.0f} % |"
+            )
+    return [*lines, ""]
 
 
 def available(result: dict, rule: str) -> bool:
@@ -673,12 +711,14 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true", help="measure the refit from the kept weights")
     parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
     parser.add_argument("--seeds", action="store_true", help="the cases that may fall under the budget, from SEEDS")
+    parser.add_argument("--seed", type=int, help="fit every case (held out, all pixels) from this seed into SEEDED")
     parser.add_argument("--variant", help="overrides on the profile, space-separated: fitted into VARIANTS")
     parser.add_argument("--again", action="store_true", help="fit the held-out fits again (new VALIDATION detectors)")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
     output, traces = HERE / "stopping_all_pixels.md", HERE / "stopping_all_pixels_traces.json"
     variants = json.loads(VARIANTS.read_text()) if VARIANTS.is_file() else []
+    seeded = json.loads(SEEDED.read_text()) if SEEDED.is_file() else []
     command = "python experiments/stopping_all_pixels.py [--fraction F]"
     minutes = None
     done = json.loads(traces.read_text()) if traces.is_file() else []
@@ -689,6 +729,10 @@ def main() -> None:
         if args.variant:
             work, todo = run_case, [(name, "auto", True, args.variant) for name in names]
             todo = [job for job in todo if (job[0], args.variant) not in {(v["case"], v["variant"]) for v in variants}]
+        elif args.seed is not None:
+            work, fitted_seeds = run_case, {(r["case"], r["seed"]) for r in seeded}
+            todo = [(name, "auto", True, f"seed={args.seed}") for name in names]
+            todo = [job for job in todo if (job[0], args.seed) not in fitted_seeds]
         elif args.refit:
             work, todo = run_refit, [name for name in names if "refit" not in fitted.get(name, {})]
         elif args.hand_back:
@@ -717,6 +761,10 @@ def main() -> None:
             ]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for result in pool.imap_unordered(work, todo):
+                if args.seed is not None:
+                    seeded.append(result | {"seed": args.seed})
+                    SEEDED.write_text(json.dumps(seeded))
+                    continue
                 if args.variant:
                     variants.append(result)
                     VARIANTS.write_text(json.dumps(variants))
@@ -724,7 +772,7 @@ def main() -> None:
                 done = merged(done, result)
                 traces.write_text(json.dumps(done))  # what is done so far survives an interruption
         minutes = (time.perf_counter() - started) / 60
-    report = analyse([r for r in done if r["case"] in CASES], minutes, command, variants)
+    report = analyse([r for r in done if r["case"] in CASES], minutes, command, variants, seeded)
     output.write_text(report)
     print(report)
 
