@@ -85,6 +85,8 @@ REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 # stopping.hand_back measured: steps before the budget's end. 100, 200, 300 and 600 were measured with the profile
 # before it took the 0.98 average (git show 58207e7:experiments/stopping_all_pixels.md), 300 chosen on that tune half
+# The R = 300 runs were fitted with smoothing 0.03: no rule stopped them before step 1,500, and the smoothing
+# decides nothing after it (the answer is the last step's), so they are the same fits with today's 0.1.
 HAND_BACK = (300,)
 PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/fast_profile.md): choices here keep it
 DEFAULT = (PATIENCE, 0.1, 0.0)  # today's default on a photo (conf/profile_stopping/fast_auto.yaml)
@@ -369,7 +371,7 @@ def analyse(
     best = choose(pooled, names)
     at_patience = choose(pooled, [name for name in names if f" p{PATIENCE} " in name])
     shown = list(dict.fromkeys(["fixed", default, at_patience, best]))
-    machines = sorted({r.get("machine", "not recorded") for r in results + halves["check"]})
+    machines = sorted({r.get("machine", "not recorded") for r in [*results, *halves["check"], *seeded]})
     lines = [
         "# The default's answer against the peak of a fit on all pixels",
         "",
@@ -377,7 +379,7 @@ def analyse(
         f"  precision {resolve_precision('auto', 'cpu')} (trainer.precision=auto); date {datetime.date.today()}"
         + (f"; {minutes:.0f} minutes" if minutes else ""),
         f"- Command: `{command}` (the held-out fractions in separate invocations, adding to the same traces;",
-        "  `--hand-back` and `--variant` below)",
+        "  `--hand-back`, `--seeds`, `--seed N` and `--variant` below)",
         f"- {len(results)} cases: a centre crop of a ../shared/data image, `{PROFILE}` (the default on a photo),",
         f"  fitted with a fraction ({', '.join(held)}) of the observed pixels held out (8 x 8 blocks for JPEG)",
         "  and again on all pixels, same seed. gap = the all-pixel fit's best average - the rule's answer; gap held",
@@ -417,11 +419,12 @@ def analyse(
         lines += seeds_section(results + halves["check"])
     if variants:
         lines += variant_section(results + halves["check"], variants)
-    lines += ["## Every setting (mean gap / worst gap / steps used)", "", "| rule | tune | report |", "|---|---|---|"]
+    title = f"## Every setting, seeds {seeds_of([*results, *seeded])} (mean gap / worst gap / steps used)"
+    lines += [title, "", "| rule | tune | report |", "|---|---|---|"]
     for rule in ["fixed", *names]:
         cells = []
         for half in ("tune", "report"):
-            s = summary(halves[half], rule)
+            s = summary(halves[half] + [r for r in seeded if r["half"] == half], rule)
             cells.append(f"{s['mean_gap']:.2f} / {s['worst_gap']:.2f} / {s['used'] * 100:.0f} %")
         lines.append(f"| {rule} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
