@@ -143,7 +143,7 @@ class HeldOutMinimum:
     carry the average past its peak. Its updates then take the average's held-out values, (N, K).
     `patience_growth` g > 0: each waits max(patience, g x the step of its lowest error), so that a fit whose
     curve changes slowly, its lowest error late, waits in proportion (a plateau of a hundred steps at step
-    1,000 is not yet its peak)."""
+    1,000 is not yet its peak); measured over three seeds of experiments/stopping_all_pixels.md, off."""
 
     limits = {"patience": integer(1), "smoothing": SMOOTHING, "resolution": number(0), "patience_growth": number(0)}
 
