@@ -132,6 +132,13 @@ class Trace(pl.Callback):
         trainer.should_stop = len(self.decisions) == len(self.detectors)
 
 
+def photo(name: str) -> list[str]:
+    """A case's overrides: its task, the profile, its crop of the image and its budget."""
+    _, overrides, budget, image, size = CASES[name]
+    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
+    return [*common, f"task.num_iter={budget}"]
+
+
 def run_case(job: tuple) -> dict:
     """A case's held-out fit at `fraction` and, if asked, its all-pixel fit: job = (name, fraction, all_pixels)
     and, for a variant of the profile, its overrides (a string, space-separated) applied to both fits."""
@@ -139,9 +146,8 @@ def run_case(job: tuple) -> dict:
     from dip_lightning.build import build_stopping
 
     name, fraction, all_pixels, *variant = job
-    half, overrides, budget, image, size = CASES[name]
-    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
-    common += [f"task.num_iter={budget}", *(variant[0].split() if variant else [])]
+    half, _, budget, _, size = CASES[name]
+    common = [*photo(name), *(variant[0].split() if variant else [])]
     started = time.perf_counter()
     validating = ["stopping=validation", "stopping.patience=1000000000", f"stopping.held_out.fraction={fraction}"]
     validating.append("++stopping.hand_back=0")  # the held-out fit to the end (hand-backs: run_hand_back)
@@ -197,11 +203,9 @@ def run_refit(name: str) -> dict:
     from dip_lightning.build import build_stopping
     from dip_lightning.hardware.precision import resolve_precision
 
-    half, overrides, budget, image, size = CASES[name]
-    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
     patience, smoothing, _ = DEFAULT
     rule = ["stopping=validation", f"stopping.patience={patience}", f"stopping.smoothing={smoothing}"]
-    cfg = config([*common, f"task.num_iter={budget}", *rule, f"stopping.held_out.fraction={FRACTION}"])
+    cfg = config([*photo(name), *rule, f"stopping.held_out.fraction={FRACTION}"])
     started = time.perf_counter()
     validation, snapshot, held_out = build_stopping(cfg), Snapshot(), Trace()
     module = fit(cfg, [validation, snapshot, held_out])
@@ -232,10 +236,8 @@ def default_run(name: str, steps: int, seed: int = 0) -> dict:
     builds it. Its average's PSNR every step, the step the average was kept at, the steps run."""
     from dip_lightning.build import build_stopping
 
-    half, overrides, budget, image, size = CASES[name]
-    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
     rule = ["stopping=validation", f"stopping.smoothing={DEFAULT[1]}", f"++stopping.hand_back={steps}"]
-    cfg = config([*common, f"task.num_iter={budget}", f"seed={seed}", *rule])
+    cfg = config([*photo(name), f"seed={seed}", *rule])
     trace = Trace()
     module = fit(cfg, [build_stopping(cfg), trace])
     kept_avg = module.outputs.kept_steps()[1][0]
@@ -256,11 +258,9 @@ def run_seed(job: tuple[str, int]) -> dict:
     default as a run fits it (the profile's hand-back) and the fit on all pixels for the budget. job = (name, seed)."""
     torch.set_num_threads(1)
     name, seed = job
-    half, overrides, budget, image, size = CASES[name]
     started, run = time.perf_counter(), default_run(name, max(HAND_BACK), seed)
     everything = Trace()
-    common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
-    fit(config([*common, f"task.num_iter={budget}", f"seed={seed}", "stopping=none"]), [everything])
+    fit(config([*photo(name), f"seed={seed}", "stopping=none"]), [everything])
     run["all_pixels"] = everything.psnr_avg
     print(f"{name}, seed {seed}: {time.perf_counter() - started:.0f} s, average kept at {run['kept_avg']}", flush=True)
     return {"case": name, "seeds": {str(seed): run}, "fits": {}}
