@@ -183,8 +183,11 @@ class HeldOutMinimum:
 
     def _waited_out(self, minimum: RunningMinimum | ResolvedMinimum) -> torch.Tensor:
         """(N,) bool: the fits that waited their patience after this minimum's kept step."""
-        patience = torch.clamp(minimum.best_step * self.patience_growth, min=self.patience)
-        return minimum.waited >= patience
+        return minimum.waited >= self.patience_after(minimum.best_step)
+
+    def patience_after(self, best_step: torch.Tensor) -> torch.Tensor:
+        """The steps a fit waits after its lowest error at `best_step` (N,): patience, or more with growth."""
+        return torch.clamp(torch.ceil(best_step * self.patience_growth), min=self.patience).long()
 
     def state_dict(self) -> dict:
         return {

@@ -88,9 +88,9 @@ class LowestHeldOutError(StoppingCriterion):
         )
 
     def reason(self) -> str:
-        best = self.detector.output.best_step.tolist()
-        waits = [max(self.detector.patience, int(step * self.detector.patience_growth)) for step in best]
-        steps, waited = ", ".join(map(str, best)), ", ".join(map(str, dict.fromkeys(waits)))
+        best = self.detector.output.best_step
+        waits = self.detector.patience_after(best).tolist()
+        steps, waited = ", ".join(map(str, best.tolist())), ", ".join(map(str, dict.fromkeys(waits)))
         return (
             f"{self.name}: the held-out pixels' error was lowest at step {steps} and not lower in the {waited} "
             "steps after"
