@@ -80,6 +80,8 @@ VAL_RESOLUTION = (0.0, 0.5, 1.0, 2.0, 3.0)  # standard errors of the paired held
 VAL_GROWTH = (0.1, 0.2, 0.3, 0.5)  # patience_growth: wait max(patience, g x the kept step), at patience 100
 VALIDATION = [(p, s, r) for p in VAL_PATIENCE for s in VAL_SMOOTHING for r in VAL_RESOLUTION]
 VALIDATION += [(100, s, r, g) for s in VAL_SMOOTHING for r in (0.0, 0.5) for g in VAL_GROWTH]
+VAL_CONFIRM = (0.5, 1.0, 2.0)  # confirm: the average's rise resolved by that many standard errors before a stop
+VALIDATION += [(100, 0.1, r, 0.0, c) for r in (0.0, 0.5) for c in VAL_CONFIRM]
 FRACTION = 0.05  # held out: stopping=validation's default
 REFIT_STEPS = 300  # the longest refit from the kept weights measured
 REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
@@ -91,25 +93,33 @@ HAND_BACK = (300,)
 PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/fast_profile.md): choices here keep it
 DEFAULT = (PATIENCE, 0.1, 0.0)  # today's default on a photo (conf/profile_stopping/fast_auto.yaml)
 SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under the budget (may_fall_under_budget)
+HANDING_BACK = f"auto-R{max(HAND_BACK)}"  # `--fraction auto-R300`: fraction=auto, every detector with the hand-back
 
 
 def key_name(key: tuple) -> str:
-    """A detector's name: p = patience, s = smoothing, r = resolution, g = patience_growth (if any)."""
-    return "p{} s{} r{}".format(*key) + (f" g{key[3]}" if len(key) > 3 else "")
+    """A detector's name: p = patience, s = smoothing, r = resolution, g = patience_growth, c = confirm (if any)."""
+    growth, confirm = (*key[3:], 0.0, 0.0)[:2]
+    return "p{} s{} r{}".format(*key) + (f" g{growth}" if growth else "") + (f" c{confirm}" if confirm else "")
 
 
 class Trace(pl.Callback):
     """Every step the averaged output's PSNR against the ground truth; with the validation criterion beside
-    it, every VALIDATION detector fed the held-out errors (and, for a resolution above 0, the average's
-    held-out values) as the criterion feeds its own, each decision recorded where that detector stops;
-    the fit ends when all have stopped."""
+    it, every VALIDATION detector fed the held-out errors (and, for a resolution or confirm above 0, the
+    average's held-out values) as the criterion feeds its own, each decision recorded where that detector
+    stops; the fit ends when all have stopped.
 
-    def __init__(self, validation=None):
+    `hand_back_step`: there, as stopping.hand_back does, each detector not stopped either is still improving
+    within its patience (then the held-out pixels go back into the data term for the rest of the budget, and
+    its answer is the last step's) or has waited and runs on only for an unresolved rise (then it stops there
+    with its kept steps)."""
+
+    def __init__(self, validation=None, hand_back_step: int | None = None):
         from dip_lightning.stopping.held_out import HeldOutMinimum
 
-        self.validation, self.psnr_avg = validation, []
+        self.validation, self.psnr_avg, self.hand_back_step = validation, [], hand_back_step
         self.detectors = {key_name(key): HeldOutMinimum(*key) for key in VALIDATION} if validation else {}
         self.decisions = {}  # name -> [kept output step, steps run, kept average step]
+        self.handed_back = set()  # the detectors whose fits got the held-out pixels back
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -120,15 +130,25 @@ class Trace(pl.Callback):
         if self.validation is None:
             return
         step, held_out = len(self.psnr_avg), self.validation.criterion.held_out
+        if self.handed_back:  # the fit sees every pixel: only the handed-back detectors' last step is left
+            if step == trainer.max_steps:
+                self.decisions |= {name: [step, step, step] for name in self.handed_back}
+            return
         error, error_avg = held_out.errors(outputs["output"], average)
         values = held_out.values(average)
         for name, detector in self.detectors.items():
             if name in self.decisions:
                 continue
-            detector.update(error, values if detector.resolves else error_avg, step)
-            if detector.stopped.all() or step == trainer.max_steps:
+            if step == self.hand_back_step and not detector.waited_out().all():  # decided before the step's update
+                self.handed_back.add(name)
+                continue
+            if step != self.hand_back_step:
+                detector.update(error, values if detector.resolves else error_avg, step)
+            if detector.stopped.all() or step in (trainer.max_steps, self.hand_back_step):
                 kept, kept_avg = detector.output.best_step.item(), detector.average.best_step.item()
                 self.decisions[name] = [int(kept), step, int(kept_avg)]
+        if self.handed_back and step == self.hand_back_step:
+            held_out.fit.withhold(torch.zeros_like(held_out.held))
         trainer.should_stop = len(self.decisions) == len(self.detectors)
 
 
@@ -149,11 +169,13 @@ def run_case(job: tuple) -> dict:
     half, _, budget, _, size = CASES[name]
     common = [*photo(name), *(variant[0].split() if variant else [])]
     started = time.perf_counter()
-    validating = ["stopping=validation", "stopping.patience=1000000000", f"stopping.held_out.fraction={fraction}"]
-    validating.append("++stopping.hand_back=0")  # the held-out fit to the end (hand-backs: run_hand_back)
+    handing_back = fraction == HANDING_BACK  # the hand-back in the Trace, for every detector
+    held = "auto" if handing_back else fraction
+    validating = ["stopping=validation", "stopping.patience=1000000000", f"stopping.held_out.fraction={held}"]
+    validating.append("++stopping.hand_back=0")  # the held-out fit to the end (or the Trace's hand-back)
     cfg = config([*common, *validating])  # the detectors decide, not the criterion
     validation = build_stopping(cfg)
-    held_out = Trace(validation)
+    held_out = Trace(validation, budget - max(HAND_BACK) if handing_back else None)
     fit(cfg, [validation, held_out])
     result = {"case": name, "half": half, "budget": budget, "size": size, "machine": machine()}
     result |= {"variant": variant[0]} if variant else {}
@@ -359,12 +381,13 @@ def analyse(
 
     halves = {half: [r for r in results if r["half"] == half] for half in ("tune", "report", "check")}
     results = halves["tune"] + halves["report"]  # the check half is reported on its own, at the end
-    fractions = sorted(set.intersection(*(set(r["fits"]) for r in results)) - {"auto"}, reverse=True)
+    fractions = sorted(set.intersection(*(set(r["fits"]) for r in results)) - {"auto", HANDING_BACK}, reverse=True)
     names = [rule_name(fraction, key) for fraction in fractions for key in VALIDATION]
     held = list(fractions)  # the held-out fits' columns
     if all(automatic(r) in r["fits"] for r in results):
         names += [rule_name("auto", key) for key in VALIDATION]
         held.append("auto")
+    names += [rule_name(HANDING_BACK, key) for key in VALIDATION]  # (where fitted: the filter below)
     names = [name for name in names if all(available(r, name) for r in [*results, *seeded])]
     default = rule_name("auto", DEFAULT)
     pooled = halves["tune"] + [r for r in seeded if r["half"] == "tune"]  # every seed of the tune half
@@ -710,7 +733,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
-    parser.add_argument("--fraction", default=str(FRACTION), help="of the observed pixels held out (or auto)")
+    parser.add_argument(
+        "--fraction", help=f"of the observed pixels held out (or auto; {HANDING_BACK}: auto, with the hand-back)"
+    )
     parser.add_argument("--refit", action="store_true", help="measure the refit from the kept weights")
     parser.add_argument("--hand-back", action="store_true", help="measure stopping.hand_back (HAND_BACK)")
     parser.add_argument("--seeds", action="store_true", help="the cases that may fall under the budget, from SEEDS")
@@ -732,10 +757,14 @@ def main() -> None:
         if args.variant:
             work, todo = run_case, [(name, "auto", True, args.variant) for name in names]
             todo = [job for job in todo if (job[0], args.variant) not in {(v["case"], v["variant"]) for v in variants}]
-        elif args.seed is not None:
-            work, fitted_seeds = run_case, {(r["case"], r["seed"]) for r in seeded}
-            todo = [(name, "auto", True, f"seed={args.seed}") for name in names]
-            todo = [job for job in todo if (job[0], args.seed) not in fitted_seeds]
+        elif args.seed is not None:  # a new case and seed: held out at `auto` and on all pixels; else a new fraction
+            work, fraction = run_case, args.fraction or "auto"
+            fitted_seeds = {r["case"]: r for r in seeded if r["seed"] == args.seed}
+            todo = [
+                (name, fraction, name not in fitted_seeds, f"seed={args.seed}")
+                for name in names
+                if name not in fitted_seeds or fraction not in fitted_seeds[name]["fits"]
+            ]
         elif args.refit:
             work, todo = run_refit, [name for name in names if "refit" not in fitted.get(name, {})]
         elif args.hand_back:
@@ -756,16 +785,17 @@ def main() -> None:
                 if str(seed) not in fitted[name].get("seeds", {})
             ]
         else:
-            work = run_case
+            work, fraction = run_case, args.fraction or str(FRACTION)
             todo = [
-                (name, args.fraction, name not in fitted)
+                (name, fraction, name not in fitted)
                 for name in names
-                if name not in fitted or str(args.fraction) not in fitted[name]["fits"] or args.again
+                if name not in fitted or fraction not in fitted[name]["fits"] or args.again
             ]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for result in pool.imap_unordered(work, todo):
                 if args.seed is not None:
-                    seeded.append(result | {"seed": args.seed})
+                    same = [r for r in seeded if r["seed"] == args.seed]
+                    seeded = [r for r in seeded if r["seed"] != args.seed] + merged(same, result | {"seed": args.seed})
                     SEEDED.write_text(json.dumps(seeded))
                     continue
                 if args.variant:

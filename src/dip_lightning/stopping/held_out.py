@@ -143,11 +143,28 @@ class HeldOutMinimum:
     carry the average past its peak. Its updates then take the average's held-out values, (N, K).
     `patience_growth` g > 0: each waits max(patience, g x the step of its lowest error), so that a fit whose
     curve changes slowly, its lowest error late, waits in proportion (a plateau of a hundred steps at step
-    1,000 is not yet its peak); measured over three seeds of experiments/stopping_all_pixels.md, off."""
+    1,000 is not yet its peak); measured over three seeds of experiments/stopping_all_pixels.md, off.
+    `confirm` c > 0: a fit that waited also needs its average's held-out error to have risen above the kept
+    step's by c standard errors of the paired difference before it stops: a plateau the held-out values
+    cannot tell from a slow rise of quality does not end the fit (a fit without an average stops on its
+    patience alone). The average's updates then take its held-out values, (N, K), as with `resolution`."""
 
-    limits = {"patience": integer(1), "smoothing": SMOOTHING, "resolution": number(0), "patience_growth": number(0)}
+    limits = {
+        "patience": integer(1),
+        "smoothing": SMOOTHING,
+        "resolution": number(0),
+        "patience_growth": number(0),
+        "confirm": number(0),
+    }
 
-    def __init__(self, patience: int, smoothing: float, resolution: float = 0.0, patience_growth: float = 0.0):
+    def __init__(
+        self,
+        patience: int,
+        smoothing: float,
+        resolution: float = 0.0,
+        patience_growth: float = 0.0,
+        confirm: float = 0.0,
+    ):
         check_limits(
             self,
             "stopping.",
@@ -155,11 +172,12 @@ class HeldOutMinimum:
             smoothing=smoothing,
             resolution=resolution,
             patience_growth=patience_growth,
+            confirm=confirm,
         )
-        self.patience, self.patience_growth = patience, patience_growth
+        self.patience, self.patience_growth, self.confirm = patience, patience_growth, confirm
         self.smoothed = SmoothedValue(smoothing)  # the output's error
         self.output = RunningMinimum()
-        self.resolves = resolution > 0  # the average's kept step by its values' paired standard error
+        self.resolves = resolution > 0 or confirm > 0  # the average's values: their paired standard errors
         self.average = ResolvedMinimum(resolution) if self.resolves else RunningMinimum()
         self.stopped: torch.Tensor | None = None  # (N,) bool
 
@@ -175,11 +193,19 @@ class HeldOutMinimum:
             self.stopped = torch.zeros(error.shape, dtype=torch.bool, device=error.device)
         new_output = self.output.update(smoothed, step, self.stopped)
         new_average = None if error_avg is None else self.average.update(error_avg.double(), step, self.stopped)
-        done = self._waited_out(self.output)
-        if new_average is not None:
-            done &= self._waited_out(self.average)
+        done = self.waited_out()
+        if new_average is not None and self.confirm:
+            done &= self.average.risen(error_avg, self.confirm)
         self.stopped |= done
         return new_output, new_average
+
+    def waited_out(self) -> torch.Tensor:
+        """(N,) bool: the fits whose output and average (if any) both waited their patience after their kept
+        steps (with `confirm`, such a fit may still be running: its rise not resolved)."""
+        done = self._waited_out(self.output)
+        if self.average.best_step is not None:
+            done &= self._waited_out(self.average)
+        return done
 
     def _waited_out(self, minimum: RunningMinimum | ResolvedMinimum) -> torch.Tensor:
         """(N,) bool: the fits that waited their patience after this minimum's kept step."""

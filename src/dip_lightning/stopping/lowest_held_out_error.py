@@ -14,14 +14,16 @@ class LowestHeldOutError(StoppingCriterion):
     """Withholds `held_out` pixels of the observation from the data term (drawn from `seed`) and keeps each
     fit's output at the lowest smoothed error on them, its average at the average's lowest error (moved only
     by a difference of `resolution` standard errors: HeldOutMinimum); the fit stops once neither improved
-    for `patience` steps (or `patience_growth` times the step of its lowest error, if more). Logged:
+    for `patience` steps (or `patience_growth` times the step of its lowest error, if more; with `confirm`,
+    once the average's error has also risen by that many standard errors: HeldOutMinimum). Logged:
     psnr_held_out and psnr_held_out_avg, the errors as PSNRs against the observation (higher is better).
 
-    `hand_back` > 0: a fit the rule has not stopped `hand_back` steps before the budget's end was still
-    improving within its last `patience` steps, and the budget will cut it anyway; the held-out pixels then
-    go back into the data term for those last steps, and its result is the last step's output and average,
-    as the budget's (what holding pixels out cost such a fit is won back: experiments/stopping_all_pixels.md).
-    The held-out error is no longer logged then: the fit sees those pixels. A budget of `hand_back` steps or
+    `hand_back` > 0: a fit still improving within its patience `hand_back` steps before the budget's end
+    will be cut by the budget anyway; the held-out pixels then go back into the data term for those last
+    steps, and its result is the last step's output and average, as the budget's (what holding pixels out
+    cost such a fit is won back: experiments/stopping_all_pixels.md). A fit that waited its patience and
+    runs on only because its rise is not resolved (`confirm`) keeps its kept step and stops there. The
+    held-out error is no longer logged then: the fit sees those pixels. A budget of `hand_back` steps or
     fewer is all in its last steps: no pixel is held out, and the run is the budget's."""
 
     limits = {"name": TEXT, "hand_back": integer(0), **HeldOutMinimum.limits}
@@ -36,11 +38,12 @@ class LowestHeldOutError(StoppingCriterion):
         resolution: float = 0.0,
         hand_back: int = 0,
         patience_growth: float = 0.0,
+        confirm: float = 0.0,
     ):
         check_limits(self, "stopping.", name=name, hand_back=hand_back)
         self.name, self.hand_back = name, hand_back
         self.held_out = HeldOutSet(held_out, seed)
-        self.detector = HeldOutMinimum(patience, smoothing, resolution, patience_growth)
+        self.detector = HeldOutMinimum(patience, smoothing, resolution, patience_growth, confirm)
         self.averaging = False
         self.hand_back_step: int | None = None  # the step the held-out pixels go back at (None: never)
         self.handed_back: torch.Tensor | None = None  # (N,) bool: the fits that got them back, once they did
@@ -65,12 +68,19 @@ class LowestHeldOutError(StoppingCriterion):
         self.handed_back = self.handed_back.to(fit.device)
         fit.withhold(self.held_out.held & ~self.handed_back.any())
 
+    def _improving(self, fits: int) -> torch.Tensor:
+        """(N,) bool: the fits still improving within their patience (all of them before a first update)."""
+        if self.detector.stopped is None:
+            return torch.ones(fits, dtype=torch.bool)
+        return ~self.detector.stopped & ~self.detector.waited_out()
+
     def decide(self, step: int, output: torch.Tensor, output_avg: torch.Tensor, ending: bool) -> Decision:
         if self.hand_back_step is not None and step >= self.hand_back_step:
             if self.handed_back is None:  # (a resumed fit got them back in `start`)
-                self.handed_back = ~self.detector.stopped
+                self.handed_back = self._improving(len(output))
                 self._give_back(self.held_out.fit)
-            return Decision(keep_output=self.handed_back, keep_average=self.handed_back)
+            stop = ~self.handed_back.any()  # (a fit not handed back keeps its kept step: nothing to run for)
+            return Decision(keep_output=self.handed_back, keep_average=self.handed_back, stop=stop)
         if not self.averaging:
             (error,), error_avg, average = self.held_out.errors(output), None, None
         elif self.detector.resolves:  # the average's held-out values, once: their mean is its error

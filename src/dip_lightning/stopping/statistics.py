@@ -90,6 +90,12 @@ class ResolvedMinimum:
         self.waited.add_(~frozen).masked_fill_(moved, 0)
         return moved
 
+    def risen(self, values: torch.Tensor, confirm: float) -> torch.Tensor:
+        """Which fits' values (N, K) lie above the kept step's by more than `confirm` standard errors of their
+        mean paired difference: a rise the sample resolves, (N,) bool."""
+        change, error = paired_change(values.double(), self.kept)
+        return change > confirm * error
+
     def state_dict(self) -> dict:
         return {name: copy_or_none(getattr(self, name)) for name in ("kept", "best_step", "waited")}
 
