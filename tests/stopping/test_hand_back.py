@@ -36,24 +36,31 @@ def a_fit(budget: int = BUDGET) -> SimpleNamespace:
     return fit
 
 
-def course(fit: SimpleNamespace, first_stops_at: int) -> list[torch.Tensor]:
+def course(fit: SimpleNamespace, first_stops_at: int, memorises: float = 0.02) -> list[torch.Tensor]:
     """Outputs of two restarts: the first reaches the observation's clean part at `first_stops_at` and
-    then memorises noise of its own (its held-out error rises: it stops `patience` later); the second keeps
-    approaching the truth to the budget's end (it never stops)."""
+    then memorises noise of its own at the rate `memorises` (its held-out error rises: it stops `patience`
+    later; at 0 it stays where it is); the second keeps approaching the truth to the budget's end (it never
+    stops)."""
     generator = torch.Generator().manual_seed(1)
     clean = fit.observed - 0.1 * torch.randn(fit.observed.shape, generator=torch.Generator().manual_seed(0))
     outputs = []
     for step in range(1, fit.budget + 1):
-        first = 0.3 * max(first_stops_at - step, 0) + 0.02 * max(step - first_stops_at, 0)
+        first = 0.3 * max(first_stops_at - step, 0) + memorises * max(step - first_stops_at, 0)
         second = 0.3 * (1 - step / fit.budget) + 0.01
         scales = torch.tensor([first, second])[:, None, None, None]
         outputs.append(clean + scales * torch.randn(2, 3, 16, 16, generator=generator))
     return outputs
 
 
-def criterion(hand_back: int) -> LowestHeldOutError:
+def criterion(hand_back: int, confirm: float = 0.0) -> LowestHeldOutError:
     return LowestHeldOutError(
-        "held-out validation", HeldOutPixels(0.1), patience=5, smoothing=1.0, seed=0, hand_back=hand_back
+        "held-out validation",
+        HeldOutPixels(0.1),
+        patience=5,
+        smoothing=1.0,
+        seed=0,
+        hand_back=hand_back,
+        confirm=confirm,
     )
 
 
@@ -80,6 +87,36 @@ def test_a_fit_not_stopped_gets_its_held_out_pixels_back_and_keeps_every_last_st
     assert len(fit.withheld) == 2 and not fit.withheld[1].any()  # every pixel in the data term from step 30
     assert [step for step, *_ in after] == list(range(30, 41))
     assert all(keep == average == [False, True] and not errors for _, keep, average, _, errors in after)
+
+
+def test_a_fit_waiting_on_an_unresolved_rise_keeps_its_kept_step_and_only_an_improving_one_is_handed_back():
+    """With confirm, a fit that waited its patience after its low but whose held-out error has not risen
+    resolvably (the first: unchanged after step 12) runs on; at the hand-back step it was not improving, so
+    it keeps its kept step; the pixels go back for the second, still improving. A resolved rise still stops."""
+    fit, rule = a_fit(), criterion(hand_back=10, confirm=2.0)
+    rule.setup(fit)
+    rule.start(fit)
+    made = run(rule, fit, course(fit, first_stops_at=12, memorises=0.0))
+    assert rule.detector.stopped.tolist() == [False, False] and rule.detector.waited_out().tolist() == [True, False]
+    assert rule.handed_back.tolist() == [False, True] and not fit.withheld[-1].any()
+    assert rule.detector.average.best_step[0].item() <= 12
+    assert all(keep == average == [False, True] and not stop for step, keep, average, stop, _ in made if step >= 30)
+    rising, rule = a_fit(), criterion(hand_back=10, confirm=2.0)
+    rule.setup(rising)
+    rule.start(rising)
+    run(rule, rising, course(rising, first_stops_at=12))
+    assert rule.detector.stopped.tolist() == [True, False]
+
+
+def test_a_fit_with_no_restart_improving_at_the_hand_back_step_stops_there():
+    fit, rule = a_fit(), criterion(hand_back=10, confirm=2.0)
+    rule.setup(fit)
+    rule.start(fit)
+    flat = course(fit, first_stops_at=12, memorises=0.0)
+    made = run(rule, fit, [torch.cat([output[:1], output[:1]]) for output in flat])  # both as the first
+    assert [step for step, *_, stop, _ in made if stop] == list(range(30, 41))  # (a run ends at the first)
+    assert torch.equal(fit.withheld[-1], fit.withheld[0])  # nothing given back
+    assert made[29][1:3] == ([False, False], [False, False])
 
 
 def test_without_hand_back_the_pixels_stay_out_to_the_end():

@@ -175,6 +175,35 @@ def test_patience_growth_waits_through_a_late_plateau_that_patience_alone_stops_
         HeldOutMinimum(patience=100, smoothing=1.0, patience_growth=-0.1)
 
 
+def test_confirm_waits_through_a_plateau_its_values_cannot_resolve_and_stops_on_a_resolved_rise():
+    """An average's held-out values (1,000 of them): the noise they share, a slow wander of the average's own
+    (as an exponential average wanders), and a mean that falls to step 400, stays flat for 250 steps, falls
+    again to step 950, then rises. Patience alone stops on the plateau, where the wander made the last low;
+    with confirm the plateau's rises are within their standard errors, and the fit keeps the true low and
+    stops once the rise after it is resolved, its patience after."""
+    generator = torch.Generator().manual_seed(0)
+    shared = 0.05 * torch.randn(1, 1000, generator=generator)
+    means = [1 - t / 1000 for t in range(400)] + [0.6] * 250 + [0.6 - (t + 1) / 1000 for t in range(300)]
+    means += [0.3 + (t + 1) / 2000 for t in range(400)]
+
+    def fitted(confirm: float) -> tuple[int, int]:
+        detector, wander = HeldOutMinimum(patience=100, smoothing=1.0, confirm=confirm), torch.zeros(1, 1000)
+        steps = torch.Generator().manual_seed(1)  # the same wander for every setting
+        for step, mean in enumerate(means, start=1):
+            wander = 0.98 * wander + 0.002 * torch.randn(1, 1000, generator=steps)
+            values = mean + shared + wander
+            detector.update(values.mean(1), values if detector.resolves else values.mean(1), step)
+            if detector.stopped.all():
+                break
+        return detector.average.best_step.item(), step
+
+    kept, stopped = fitted(0.0)
+    assert 400 < kept < 550 and stopped == kept + 100  # on the plateau
+    assert fitted(1.0) == fitted(2.0) == (950, 1050)
+    with pytest.raises(InputError, match="stopping.confirm"):
+        HeldOutMinimum(patience=100, smoothing=1.0, confirm=-1)
+
+
 def test_a_variance_that_keeps_falling_does_not_keep_the_last_step(configure):
     """On small images the network memorises the noise and settles on it: ES-WMV's variance then falls to
     the peak and on to the end, while the error on pixels the fit never saw rises. The variance alone keeps
