@@ -22,6 +22,7 @@ traces (stopping_all_pixels_traces.json); each fraction's fits are added to the 
     python experiments/stopping_all_pixels.py --hand-back    # stopping.hand_back at every R of HAND_BACK
     python experiments/stopping_all_pixels.py --seeds        # the cases that may fall under the budget, from SEEDS
     python experiments/stopping_all_pixels.py --seed 1       # every case from seed 1 (the choice pools the seeds)
+    python experiments/stopping_all_pixels.py [--seed 1] --fraction auto-R300  # every detector with the hand-back
     python experiments/stopping_all_pixels.py --variant "arch.upsample_mode=bilinear" --cases NAME,...  # a variant
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
@@ -388,7 +389,8 @@ def analyse(
         names += [rule_name("auto", key) for key in VALIDATION]
         held.append("auto")
     names += [rule_name(HANDING_BACK, key) for key in VALIDATION]  # (where fitted: the filter below)
-    names = [name for name in names if all(available(r, name) for r in [*results, *seeded])]
+    chosen_on = [*results, *(r for r in seeded if r["half"] != "check")]  # (the check half: where fitted)
+    names = [name for name in names if all(available(r, name) for r in chosen_on)]
     default = rule_name("auto", DEFAULT)
     pooled = halves["tune"] + [r for r in seeded if r["half"] == "tune"]  # every seed of the tune half
     best = choose(pooled, names)
@@ -440,6 +442,9 @@ def analyse(
         lines += hand_back_section(results + halves["check"])
     if any(r.get("seeds") for r in results + halves["check"]):
         lines += seeds_section(results + halves["check"])
+    handing_back = [name for name in names if name.startswith(f"f{HANDING_BACK} ")]
+    if handing_back:
+        lines += handing_back_section(results + seeded, handing_back)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *seeded])} (mean gap / worst gap / steps used)"
@@ -470,6 +475,7 @@ def seeded_section(results: list[dict], seeded: list[dict], shown: list[str]) ->
         "| rule | half | fits | mean gap | worst gap | worst below fixed | mean below fixed | steps used |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    seeded = [r for r in seeded if available(r, rule_name("auto", DEFAULT))]  # (the check half's: seed 0 only)
     for rule in shown:
         for half in ("tune", "report", "check"):
             cases = [r for r in [*results, *seeded] if r["half"] == half]
@@ -573,6 +579,54 @@ def choose_hand_back(tune: list[dict]) -> int:
         return statistics.fmean(max(r["all_pixels"]) - hand_back_answer(r, steps)[0] for r in tune)
 
     return min((steps for steps in (0, *HAND_BACK) if not blocking(tune, steps)), key=mean_gap)
+
+
+def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
+    """Every detector at the profile's patience as a run has it, with the hand-back (`--fraction auto-R300`), over
+    every seed fitted, per half; the choice among them on the tune half; and the default's answers beside the
+    hand-back runs' (`--hand-back`, `--seeds`) where both fitted a case from the same seed."""
+    at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
+    tune = [r for r in results if r["half"] == "tune"]
+    lines = [f"## Every detector with the hand-back ({seeds_of(tune)}; `--fraction {HANDING_BACK}`)", ""]
+    lines += [
+        f"The held-out fit as a run fits it, the hand-back included: {max(HAND_BACK)} steps before the budget's end",
+        "each detector not stopped either is still improving within its patience (the held-out pixels go back into",
+        "the data term, and its answer is the last step's average) or has waited and runs on only for a rise it has",
+        "not resolved (`c`: confirm, in standard errors of the paired held-out difference; it stops there with its",
+        "kept average). The rules at the profile's patience and smoothing; each cell: mean gap / worst gap / worst",
+        "below fixed / fits more than 0.1 dB below fixed / steps used.",
+        "",
+        "| rule | tune | report |",
+        "|---|---|---|",
+    ]
+    for rule in at_patience:
+        cells = []
+        for half in ("tune", "report"):
+            outcomes = [outcome(r, rule) for r in results if r["half"] == half]
+            under = sum(o["below_fixed"] > 0.1 for o in outcomes)
+            cells.append(
+                f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
+                f"{max(o['below_fixed'] for o in outcomes):.2f} / {under} of {len(outcomes)} / "
+                f"{statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %"
+            )
+        lines.append(f"| {rule} | {' | '.join(cells)} |")
+    chosen = choose(tune, at_patience)
+    lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{chosen}`.", ""]
+    runs = {}  # (case, seed) -> a run of the default with the hand-back: `--hand-back` (seed 0), `--seeds`
+    for r in results:
+        if r.get("seed", 0) == 0:
+            runs |= {(r["case"], int(seed)): run for seed, run in r.get("seeds", {}).items()}
+            if str(max(HAND_BACK)) in r.get("hand_back", {}):
+                runs[(r["case"], 0)] = r["hand_back"][str(max(HAND_BACK))]
+    default = rule_name(HANDING_BACK, DEFAULT)
+    lines += ["The default here beside a run of it (the same case and seed, fitted apart):", ""]
+    lines += ["| case | seed | here | the run |", "|---|---|---|---|"]
+    for r in results:
+        run = runs.get((r["case"], r.get("seed", 0)))
+        if run is not None:
+            answer = run["psnr_avg"][run["kept_avg"] - 1]
+            lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, default)['psnr']:.2f} | {answer:.2f} |")
+    return [*lines, ""]
 
 
 def seeds_section(results: list[dict]) -> list[str]:
