@@ -444,7 +444,7 @@ def analyse(
         lines += seeds_section(results + halves["check"])
     handing_back = [name for name in names if name.startswith(f"f{HANDING_BACK} ")]
     if handing_back:
-        lines += handing_back_section(results + seeded, handing_back)
+        lines += handing_back_section(results + halves["check"] + seeded, handing_back)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *seeded])} (mean gap / worst gap / steps used)"
@@ -596,13 +596,16 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
         "kept average). The rules at the profile's patience and smoothing; each cell: mean gap / worst gap / worst",
         "below fixed / fits more than 0.1 dB below fixed / steps used.",
         "",
-        "| rule | tune | report |",
-        "|---|---|---|",
+        "| rule | tune | report | check (after the choice) |",
+        "|---|---|---|---|",
     ]
     for rule in at_patience:
         cells = []
-        for half in ("tune", "report"):
-            outcomes = [outcome(r, rule) for r in results if r["half"] == half]
+        for half in ("tune", "report", "check"):
+            outcomes = [outcome(r, rule) for r in results if r["half"] == half and available(r, rule)]
+            if not outcomes:
+                cells.append("-")
+                continue
             under = sum(o["below_fixed"] > 0.1 for o in outcomes)
             cells.append(
                 f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
