@@ -85,21 +85,24 @@ def analyse(traces: list[dict]) -> str:
         "",
         "Per case: the step where the held-out error (against the observation: what the rule sees) is lowest; where",
         "the error against the truth at the held-out pixels is (what that error estimates); where the whole image's",
-        "is (what the user gets); and the image's PSNR at the held-out error's lowest against its best (lost: how",
-        "much a rule that found the held-out minimum exactly would lose by the estimand alone).",
+        "is (what the user gets). Lost: the whole image's best PSNR minus its PSNR at the held-out error's lowest",
+        "(what a rule that found that minimum exactly would lose), in two parts: by the estimand (the image's best",
+        "minus the image at the held-out pixels' own best: the pixels the fit predicts are not those it denoises) and",
+        "by sampling (the rest: the held-out error's noise moves its minimum away from the held-out pixels' best).",
         "",
         "| case (half) | seed | held out | held-out error lowest at | at the held-out pixels: best (step) | "
-        "whole image: best (step) | whole image at the held-out lowest | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "whole image: best (step) | lost | by the estimand | by sampling |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in sorted(traces, key=lambda t: (t["seed"], list(CASES).index(t["case"]))):
         rows = t["rows"]
         seen, held, whole = lowest(rows, 0), lowest(rows, 1), lowest(rows, 2)
-        at_seen = psnr(rows[seen - 1][2])
+        best = psnr(rows[whole - 1][2])
+        lost, estimand = best - psnr(rows[seen - 1][2]), best - psnr(rows[held - 1][2])
         lines.append(
             f"| {t['case']} ({CASES[t['case']][0]}) | {t['seed']} | {t['held_out']} | {seen} | "
-            f"{psnr(rows[held - 1][1]):.2f} ({held}) | {psnr(rows[whole - 1][2]):.2f} ({whole}) | {at_seen:.2f} | "
-            f"{psnr(rows[whole - 1][2]) - at_seen:.2f} |"
+            f"{psnr(rows[held - 1][1]):.2f} ({held}) | {best:.2f} ({whole}) | {lost:.2f} | {estimand:.2f} | "
+            f"{lost - estimand:+.2f} |"
         )
     detail = [t for t in traces if (t["case"], t["seed"]) == DETAIL]
     if detail:
