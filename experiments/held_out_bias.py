@@ -15,7 +15,6 @@ held_out_bias.md and its traces (held_out_bias.json).
 import argparse
 import datetime
 import json
-import math
 import multiprocessing
 import sys
 from pathlib import Path
@@ -26,6 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stopping_all_pixels import CASES, machine, photo  # noqa: E402 (that benchmark's cases and machine label)
 from stopping_benchmark import config, fit  # noqa: E402
+
+from dip_lightning.fitting.metrics import psnr_from_mse as psnr  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TRACES = HERE / "held_out_bias.json"
@@ -63,10 +64,6 @@ def run_case(job: tuple[str, int]) -> dict:
     print(f"{name}, seed {seed}: {len(errors.rows)} steps", flush=True)
     count = int(validation.criterion.held_out.held.sum())
     return {"case": name, "seed": seed, "held_out": count, "rows": errors.rows, "machine": machine()}
-
-
-def psnr(error: float) -> float:
-    return -10 * math.log10(error)
 
 
 def lowest(rows: list, column: int) -> int:
