@@ -95,6 +95,9 @@ PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/f
 DEFAULT = (PATIENCE, 0.1, 0.0)  # today's default on a photo (conf/profile_stopping/fast_auto.yaml)
 SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under the budget (may_fall_under_budget)
 HANDING_BACK = f"auto-R{max(HAND_BACK)}"  # `--fraction auto-R300`: fraction=auto, every detector with the hand-back
+# the average kept at the output's kept step + a lag (the issue's "output's kept step as an anchor for the average"),
+# read off the default's fits with the hand-back (no fit of its own); None: the stop's (or the budget's) last step
+ANCHOR_LAGS = (0, 25, 50, 75, 100, 125, 150, 200, 300, None)
 
 
 def key_name(key: tuple) -> str:
@@ -445,6 +448,7 @@ def analyse(
     handing_back = [name for name in names if name.startswith(f"f{HANDING_BACK} ")]
     if handing_back:
         lines += handing_back_section(results + halves["check"] + seeded, handing_back)
+        lines += anchor_section(results + halves["check"] + seeded)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *seeded])} (mean gap / worst gap / steps used)"
@@ -629,6 +633,64 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
         if run is not None:
             answer = run["psnr_avg"][run["kept_avg"] - 1]
             lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, default)['psnr']:.2f} | {answer:.2f} |")
+    return [*lines, ""]
+
+
+def anchored(result: dict, lag: int | None) -> dict:
+    """The default with the hand-back (`--fraction auto-R300`) on a case, its average kept `lag` steps after its
+    output's kept step (or at its last step, if it stopped sooner; None: always its last step), as `outcome`
+    scores an answer: gap and below fixed."""
+    kept_output, used, _ = result["fits"][HANDING_BACK]["decisions"][key_name(DEFAULT)]
+    step = used if lag is None else min(kept_output + lag, used)
+    answer, everything = result["fits"][HANDING_BACK]["psnr_avg"][step - 1], result["all_pixels"]
+    return {"gap": max(everything) - answer, "below_fixed": everything[-1] - answer}
+
+
+def anchor_section(results: list[dict]) -> list[str]:
+    """The default's average kept at its output's kept step + each lag of ANCHOR_LAGS against its own lowest held-out
+    error (today's), over every seed fitted with the hand-back, per half; the lag chosen on the tune half."""
+    cases = [r for r in results if HANDING_BACK in r["fits"]]
+    lines = [
+        f"## The output's kept step as the average's anchor ({seeds_of(cases)}; read off `--fraction {HANDING_BACK}`)"
+    ]
+    lines += [
+        "",
+        "The default's fits with the hand-back as above, its average kept not at its own lowest held-out error but a",
+        "lag after the step its output was kept at (the output's smoothed held-out error is lowest there; the average",
+        "follows the output with a delay), or at the step it stopped if that came sooner; the last step: the average",
+        "of the step it stopped at. Same fits, same steps; each cell: mean gap / worst gap / worst below fixed / fits",
+        "more than 0.1 dB below fixed.",
+        "",
+        "| the average kept at | tune | report | check (after the choice) |",
+        "|---|---|---|---|",
+    ]
+
+    def cell(outcomes: list[dict]) -> str:
+        under = sum(o["below_fixed"] > 0.1 for o in outcomes)
+        return (
+            f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
+            f"{max(o['below_fixed'] for o in outcomes):.2f} / {under} of {len(outcomes)}"
+        )
+
+    default = rule_name(HANDING_BACK, DEFAULT)
+    own = [cell([outcome(r, default) for r in cases if r["half"] == half]) for half in ("tune", "report", "check")]
+    lines.append(f"| its own lowest held-out error (today) | {' | '.join(own)} |")
+    scores = {}
+    for lag in ANCHOR_LAGS:
+        outcomes = {
+            half: [anchored(r, lag) for r in cases if r["half"] == half] for half in ("tune", "report", "check")
+        }
+        tune = outcomes["tune"]
+        scores[lag] = (round(statistics.fmean(o["gap"] for o in tune), 2), round(max(o["gap"] for o in tune), 2))
+        name = "the last step" if lag is None else f"the output's kept step + {lag}"
+        lines.append(f"| {name} | {' | '.join(cell(outcomes[half]) for half in outcomes)} |")
+    chosen = min(scores, key=lambda lag: (*scores[lag], lag is None, lag or 0))
+    lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then the shortest lag): {chosen}.", ""]
+    lines += ["Its answer against today's, fit by fit (dB, positive: the anchor's higher; mean, standard error):", ""]
+    for half in ("tune", "report", "check"):
+        gains = [outcome(r, default)["gap"] - anchored(r, chosen)["gap"] for r in cases if r["half"] == half]
+        error = statistics.stdev(gains) / len(gains) ** 0.5
+        lines.append(f"- {half}: {statistics.fmean(gains):+.2f} +- {error:.2f} over {len(gains)} fits")
     return [*lines, ""]
 
 
