@@ -392,10 +392,11 @@ def analyse(
         names += [rule_name("auto", key) for key in VALIDATION]
         held.append("auto")
     names += [rule_name(HANDING_BACK, key) for key in VALIDATION]  # (where fitted: the filter below)
-    chosen_on = [*results, *(r for r in seeded if r["half"] != "check")]  # (the check half: where fitted)
+    plain = [r for r in seeded if "auto" in r["fits"]]  # the seeds fitted without the hand-back too (1, 2)
+    chosen_on = [*results, *(r for r in plain if r["half"] != "check")]  # (the check half: where fitted)
     names = [name for name in names if all(available(r, name) for r in chosen_on)]
     default = rule_name("auto", DEFAULT)
-    pooled = halves["tune"] + [r for r in seeded if r["half"] == "tune"]  # every seed of the tune half
+    pooled = halves["tune"] + [r for r in plain if r["half"] == "tune"]  # every such seed of the tune half
     best = choose(pooled, names)
     at_patience = choose(pooled, [name for name in names if f" p{PATIENCE} " in name])
     shown = list(dict.fromkeys(["fixed", default, at_patience, best]))
@@ -451,12 +452,12 @@ def analyse(
         lines += anchor_section(results + halves["check"] + seeded)
     if variants:
         lines += variant_section(results + halves["check"], variants)
-    title = f"## Every setting, seeds {seeds_of([*results, *seeded])} (mean gap / worst gap / steps used)"
+    title = f"## Every setting, seeds {seeds_of([*results, *plain])} (mean gap / worst gap / steps used)"
     lines += [title, "", "| rule | tune | report |", "|---|---|---|"]
     for rule in ["fixed", *names]:
         cells = []
         for half in ("tune", "report"):
-            s = summary(halves[half] + [r for r in seeded if r["half"] == half], rule)
+            s = summary(halves[half] + [r for r in plain if r["half"] == half], rule)
             cells.append(f"{s['mean_gap']:.2f} / {s['worst_gap']:.2f} / {s['used'] * 100:.0f} %")
         lines.append(f"| {rule} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
@@ -469,6 +470,7 @@ def seeds_of(results: list[dict]) -> str:
 def seeded_section(results: list[dict], seeded: list[dict], shown: list[str]) -> list[str]:
     """The `shown` rules over every seed fitted (seed 0: the traces; the others: `--seed`), per half: each
     case from each seed counts once."""
+    seeded = [r for r in seeded if available(r, rule_name("auto", DEFAULT))]  # (the check half's: seed 0 only)
     lines = [f"## Every seed ({seeds_of([*results, *seeded])}): the choice and the report", ""]
     lines += [
         "Each case fitted from each seed (the seed draws z, the network's weights and the held-out pixels), held",
@@ -479,7 +481,6 @@ def seeded_section(results: list[dict], seeded: list[dict], shown: list[str]) ->
         "| rule | half | fits | mean gap | worst gap | worst below fixed | mean below fixed | steps used |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    seeded = [r for r in seeded if available(r, rule_name("auto", DEFAULT))]  # (the check half's: seed 0 only)
     for rule in shown:
         for half in ("tune", "report", "check"):
             cases = [r for r in [*results, *seeded] if r["half"] == half]
