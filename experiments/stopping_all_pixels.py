@@ -586,6 +586,15 @@ def choose_hand_back(tune: list[dict]) -> int:
     return min((steps for steps in (0, *HAND_BACK) if not blocking(tune, steps)), key=mean_gap)
 
 
+def outcomes_cell(outcomes: list[dict]) -> str:
+    """Answers' mean gap / worst gap / worst below fixed / how many more than 0.1 dB below fixed."""
+    under = sum(o["below_fixed"] > 0.1 for o in outcomes)
+    return (
+        f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
+        f"{max(o['below_fixed'] for o in outcomes):.2f} / {under} of {len(outcomes)}"
+    )
+
+
 def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
     """Every detector at the profile's patience as a run has it, with the hand-back (`--fraction auto-R300`), over
     every seed fitted, per half; the choice among them on the tune half; and the default's answers beside the
@@ -611,12 +620,7 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
             if not outcomes:
                 cells.append("-")
                 continue
-            under = sum(o["below_fixed"] > 0.1 for o in outcomes)
-            cells.append(
-                f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
-                f"{max(o['below_fixed'] for o in outcomes):.2f} / {under} of {len(outcomes)} / "
-                f"{statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %"
-            )
+            cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
         lines.append(f"| {rule} | {' | '.join(cells)} |")
     chosen = choose(tune, at_patience)
     lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{chosen}`.", ""]
@@ -666,29 +670,21 @@ def anchor_section(results: list[dict]) -> list[str]:
         "|---|---|---|---|",
     ]
 
-    def cell(outcomes: list[dict]) -> str:
-        under = sum(o["below_fixed"] > 0.1 for o in outcomes)
-        return (
-            f"{statistics.fmean(o['gap'] for o in outcomes):.2f} / {max(o['gap'] for o in outcomes):.2f} / "
-            f"{max(o['below_fixed'] for o in outcomes):.2f} / {under} of {len(outcomes)}"
-        )
-
     default = rule_name(HANDING_BACK, DEFAULT)
-    own = [cell([outcome(r, default) for r in cases if r["half"] == half]) for half in ("tune", "report", "check")]
+    halves = ("tune", "report", "check")
+    own = [outcomes_cell([outcome(r, default) for r in cases if r["half"] == half]) for half in halves]
     lines.append(f"| its own lowest held-out error (today) | {' | '.join(own)} |")
     scores = {}
     for lag in ANCHOR_LAGS:
-        outcomes = {
-            half: [anchored(r, lag) for r in cases if r["half"] == half] for half in ("tune", "report", "check")
-        }
+        outcomes = {half: [anchored(r, lag) for r in cases if r["half"] == half] for half in halves}
         tune = outcomes["tune"]
         scores[lag] = (round(statistics.fmean(o["gap"] for o in tune), 2), round(max(o["gap"] for o in tune), 2))
         name = "the last step" if lag is None else f"the output's kept step + {lag}"
-        lines.append(f"| {name} | {' | '.join(cell(outcomes[half]) for half in outcomes)} |")
+        lines.append(f"| {name} | {' | '.join(outcomes_cell(outcomes[half]) for half in outcomes)} |")
     chosen = min(scores, key=lambda lag: (*scores[lag], lag is None, lag or 0))
     lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then the shortest lag): {chosen}.", ""]
     lines += ["Its answer against today's, fit by fit (dB, positive: the anchor's higher; mean, standard error):", ""]
-    for half in ("tune", "report", "check"):
+    for half in halves:
         gains = [outcome(r, default)["gap"] - anchored(r, chosen)["gap"] for r in cases if r["half"] == half]
         error = statistics.stdev(gains) / len(gains) ** 0.5
         lines.append(f"- {half}: {statistics.fmean(gains):+.2f} +- {error:.2f} over {len(gains)} fits")
