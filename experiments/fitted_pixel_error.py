@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import math
-import multiprocessing
 import sys
 from pathlib import Path
 
@@ -32,8 +31,9 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stopping_all_pixels import CASES, machine, photo  # noqa: E402 (that benchmark's cases and machine label)
-from stopping_benchmark import config, fit  # noqa: E402
+from held_out_bias import fit_missing, held_out_config  # noqa: E402 (its fits, as held_out_bias.py fits them)
+from stopping_all_pixels import CASES, machine  # noqa: E402 (that benchmark's cases and machine label)
+from stopping_benchmark import fit  # noqa: E402
 
 from dip_lightning.fitting.metrics import psnr_from_mse as psnr  # noqa: E402
 
@@ -68,8 +68,7 @@ def run_case(job: tuple[str, int]) -> dict:
 
     torch.set_num_threads(1)
     name, seed = job
-    held = ["stopping=validation", "stopping.patience=1000000000", "stopping.held_out.fraction=auto"]
-    cfg = config([*photo(name), f"seed={seed}", *held, "++stopping.hand_back=0"])
+    cfg = held_out_config(name, seed)
     validation = build_stopping(cfg)
     residuals = Residuals(validation)
     module = fit(cfg, [validation, residuals])
@@ -166,12 +165,7 @@ def main() -> None:
     traces = json.loads(TRACES.read_text()) if TRACES.is_file() else []
     if not args.analyse:
         names = args.cases.split(",") if args.cases else DENOISING
-        done = {(t["case"], t["seed"]) for t in traces}
-        todo = [(name, args.seed) for name in names if (name, args.seed) not in done]
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            for result in pool.imap_unordered(run_case, todo):
-                traces.append(result)
-                TRACES.write_text(json.dumps(traces))  # what is done so far survives an interruption
+        fit_missing(traces, TRACES, names, args.seed, args.jobs, run_case)
     report = analyse(traces)
     (HERE / "fitted_pixel_error.md").write_text(report)
     print(report)

@@ -50,14 +50,30 @@ class Errors(pl.Callback):
         self.rows.append([round(value, 8) for value in (observed.item(), at_held.item(), squared.mean().item())])
 
 
+def held_out_config(name: str, seed: int):
+    """A case's held-out fit from `seed` as stopping_all_pixels fits it (fraction=auto), to its budget."""
+    held = ["stopping=validation", "stopping.patience=1000000000", "stopping.held_out.fraction=auto"]
+    return config([*photo(name), f"seed={seed}", *held, "++stopping.hand_back=0"])
+
+
+def fit_missing(traces: list[dict], path: Path, names: list[str], seed: int, jobs: int, work) -> None:
+    """`work((name, seed))` for each case of `names` not yet in `traces` from `seed`, `jobs` at a time; each result
+    appended to `traces` and saved to `path` as it comes (what is done survives an interruption)."""
+    done = {(t["case"], t["seed"]) for t in traces}
+    todo = [(name, seed) for name in names if (name, seed) not in done]
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        for result in pool.imap_unordered(work, todo):
+            traces.append(result)
+            path.write_text(json.dumps(traces))
+
+
 def run_case(job: tuple[str, int]) -> dict:
     """A case's held-out fit from `seed`, as stopping_all_pixels fits it, to its budget: job = (name, seed)."""
     from dip_lightning.build import build_stopping
 
     torch.set_num_threads(1)  # as the benchmark fitted it: the same bits
     name, seed = job
-    held = ["stopping=validation", "stopping.patience=1000000000", "stopping.held_out.fraction=auto"]
-    cfg = config([*photo(name), f"seed={seed}", *held, "++stopping.hand_back=0"])
+    cfg = held_out_config(name, seed)
     validation = build_stopping(cfg)
     errors = Errors(validation)
     fit(cfg, [validation, errors])
@@ -129,12 +145,7 @@ def main() -> None:
     traces = json.loads(TRACES.read_text()) if TRACES.is_file() else []
     if not args.analyse:
         names = args.cases.split(",") if args.cases else list(CASES)
-        done = {(t["case"], t["seed"]) for t in traces}
-        todo = [(name, args.seed) for name in names if (name, args.seed) not in done]
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            for result in pool.imap_unordered(run_case, todo):
-                traces.append(result)
-                TRACES.write_text(json.dumps(traces))  # what is done so far survives an interruption
+        fit_missing(traces, TRACES, names, args.seed, args.jobs, run_case)
     report = analyse(traces)
     (HERE / "held_out_bias.md").write_text(report)
     print(report)
