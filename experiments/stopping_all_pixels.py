@@ -428,8 +428,7 @@ def analyse(
         f"  half's seeds {seeds_of(pooled)}, the choice at the profile's patience ({PATIENCE}: its speed,",
         f"  experiments/benchmarks/fast_profile.md) is `{at_patience}`; at any patience: `{best}`. With the",
         f"  hand-back, every seed: `{rule_name(HANDING_BACK, CANDIDATE)}` (g = patience_growth; the section of that",
-        "  name below), not adopted: on a 256 px photo of experiments/benchmarks/fast_profile.md it ran to the",
-        "  budget, 1.0 dB lower.",
+        "  name below), not adopted: a 256 px photo ran to its budget (experiments/benchmarks/fast_profile.md).",
         "",
     ]
     if seeded:
@@ -639,14 +638,14 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
             runs |= {(r["case"], int(seed)): run for seed, run in r.get("seeds", {}).items()}
             if str(max(HAND_BACK)) in r.get("hand_back", {}):
                 runs[(r["case"], 0)] = r["hand_back"][str(max(HAND_BACK))]
-    previous = rule_name(HANDING_BACK, DEFAULT)  # (the rule the runs ran)
+    default = rule_name(HANDING_BACK, DEFAULT)
     lines += ["The default here beside a run of it (the same case and seed, fitted apart):", ""]
     lines += ["| case | seed | here | the run |", "|---|---|---|---|"]
     for r in results:
         run = runs.get((r["case"], r.get("seed", 0)))
         if run is not None:
             answer = run["psnr_avg"][run["kept_avg"] - 1]
-            lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, previous)['psnr']:.2f} | {answer:.2f} |")
+            lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, default)['psnr']:.2f} | {answer:.2f} |")
     return [*lines, ""]
 
 
