@@ -75,6 +75,19 @@ CASES = {
     "denoise s25 160 kodim01": ("check", ["task=denoise"], 1800, "cbm3d9/kodim01.png", 160),
     "denoise s50 128 Set14 barbara": ("check", ["task=denoise", *SIGMA_50], 1800, "Set14/barbara.png", 128),
 }
+# The same detectors at a photo's size (`--photo-size`): the denoising cases of experiments/benchmarks/fast_profile.py
+# at 256 px with the task's own budget, as a user's photo runs (sigma 50 with the default input noise, as there); the
+# crops above are 64-160 px with 1,800 steps, and a rule chosen on them ran a 256 px photo to its budget (CANDIDATE)
+PHOTO_CASES = {
+    "denoise s10 256 classic house": ("tune", ["task=denoise", "task.sigma=10"], 3000, "classic/house.png", 256),
+    "denoise s25 256 Set14 barbara": ("tune", ["task=denoise"], 3000, "Set14/barbara.png", 256),
+    "denoise s50 256 classic boat": ("tune", ["task=denoise", "task.sigma=50"], 3000, "classic/boat.png", 256),
+    "denoise s10 256 kodim02": ("report", ["task=denoise", "task.sigma=10"], 3000, "cbm3d9/kodim02.png", 256),
+    "denoise s25 256 Set14 pepper": ("report", ["task=denoise"], 3000, "Set14/pepper.png", 256),
+    "denoise s50 256 baboon": ("report", ["task=denoise", "task.sigma=50"], 3000, "cbm3d9/baboon.png", 256),
+}
+PHOTO_SIZE = HERE / "stopping_all_pixels_photo_size.json"  # the traces of --photo-size's fits
+EVERY_CASE = CASES | PHOTO_CASES
 VAL_PATIENCE = (100, 200, 300)
 VAL_SMOOTHING = (0.03, 0.1)
 VAL_RESOLUTION = (0.0, 0.5, 1.0, 2.0, 3.0)  # standard errors of the paired held-out difference (0: today's rule)
@@ -119,7 +132,8 @@ class Trace(pl.Callback):
     `hand_back_step`: there, as stopping.hand_back does, each detector not stopped either is still improving
     within its patience (then the held-out pixels go back into the data term for the rest of the budget, and
     its answer is the last step's) or has waited and runs on only for an unresolved rise (then it stops there
-    with its kept steps)."""
+    with its kept steps). `held_out_errors`: every step before a hand-back, the output's and the average's
+    held-out errors, for rules to be read off the fit later."""
 
     def __init__(self, validation=None, hand_back_step: int | None = None):
         from dip_lightning.stopping.held_out import HeldOutMinimum
@@ -128,6 +142,7 @@ class Trace(pl.Callback):
         self.detectors = {key_name(key): HeldOutMinimum(*key) for key in VALIDATION} if validation else {}
         self.decisions = {}  # name -> [kept output step, steps run, kept average step]
         self.handed_back = set()  # the detectors whose fits got the held-out pixels back
+        self.held_out_errors = []  # [output's, average's] per step
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -143,6 +158,7 @@ class Trace(pl.Callback):
                 self.decisions |= {name: [step, step, step] for name in self.handed_back}
             return
         error, error_avg = held_out.errors(outputs["output"], average)
+        self.held_out_errors.append([round(error.item(), 9), round(error_avg.item(), 9)])
         values = held_out.values(average)
         for name, detector in self.detectors.items():
             if name in self.decisions:
@@ -162,7 +178,7 @@ class Trace(pl.Callback):
 
 def photo(name: str) -> list[str]:
     """A case's overrides: its task, the profile, its crop of the image and its budget."""
-    _, overrides, budget, image, size = CASES[name]
+    _, overrides, budget, image, size = EVERY_CASE[name]
     common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
     return [*common, f"task.num_iter={budget}"]
 
@@ -174,7 +190,7 @@ def run_case(job: tuple) -> dict:
     from dip_lightning.build import build_stopping
 
     name, fraction, all_pixels, *variant = job
-    half, _, budget, _, size = CASES[name]
+    half, _, budget, _, size = EVERY_CASE[name]
     common = [*photo(name), *(variant[0].split() if variant else [])]
     started = time.perf_counter()
     handing_back = fraction == HANDING_BACK  # the hand-back in the Trace, for every detector
@@ -188,6 +204,7 @@ def run_case(job: tuple) -> dict:
     result = {"case": name, "half": half, "budget": budget, "size": size, "machine": machine()}
     result |= {"variant": variant[0]} if variant else {}
     result["fits"] = {str(fraction): {"psnr_avg": held_out.psnr_avg, "decisions": held_out.decisions}}
+    result["fits"][str(fraction)]["held_out_errors"] = held_out.held_out_errors
     if all_pixels:
         everything = Trace()
         fit(config([*common, "stopping=none"]), [everything])
@@ -385,7 +402,12 @@ def choose(tune: list[dict], rules: list[str]) -> str:
 
 
 def analyse(
-    results: list[dict], minutes: float | None, command: str, variants: list[dict] = (), seeded: list[dict] = ()
+    results: list[dict],
+    minutes: float | None,
+    command: str,
+    variants: list[dict] = (),
+    seeded: list[dict] = (),
+    photo_size: list[dict] = (),
 ) -> str:
     from dip_lightning.hardware.precision import resolve_precision
 
@@ -458,6 +480,8 @@ def analyse(
     if handing_back:
         lines += handing_back_section(results + halves["check"] + seeded, handing_back)
         lines += anchor_section(results + halves["check"] + seeded)
+    if photo_size:
+        lines += photo_size_section(photo_size, handing_back)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *plain])} (mean gap / worst gap / steps used)"
@@ -646,6 +670,54 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
         if run is not None:
             answer = run["psnr_avg"][run["kept_avg"] - 1]
             lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, default)['psnr']:.2f} | {answer:.2f} |")
+    return [*lines, ""]
+
+
+def photo_size_section(results: list[dict], rules: list[str]) -> list[str]:
+    """The detectors at the profile's patience and smoothing with the hand-back on PHOTO_CASES (`--photo-size`),
+    per half, chosen on the tune half; per case, the default's and CANDIDATE's answers."""
+    at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
+    at_patience = [rule for rule in at_patience if all(available(r, rule) for r in results)]
+    default, candidate = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, CANDIDATE)
+    machines = sorted({r["machine"] for r in results})
+    lines = ["## At a photo's size: 256 px, the task's budget (`--photo-size`, seed 0)", ""]
+    lines += [
+        "The crops above are 64-160 px with a budget of 1,800 steps; a user's photo is larger and runs the",
+        "task's budget (3,000 steps for denoising). The denoising cases of experiments/benchmarks/fast_profile.py",
+        "at 256 px (its tune and report halves), each fitted as `--fraction auto-R300` fits a case (every",
+        "detector, the hand-back) and on all pixels, on " + "; ".join(machines) + ". Each cell: mean gap / worst",
+        "gap / worst below fixed / fits more than 0.1 dB below fixed / steps used.",
+        "",
+        "| rule | tune | report |",
+        "|---|---|---|",
+    ]
+    for rule in at_patience:
+        cells = []
+        for half in ("tune", "report"):
+            outcomes = [outcome(r, rule) for r in results if r["half"] == half]
+            cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
+        lines.append(f"| {rule} | {' | '.join(cells)} |")
+    tune = [r for r in results if r["half"] == "tune"]
+    lines += [
+        "",
+        f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{choose(tune, at_patience)}`.",
+    ]
+    lines += [
+        "",
+        f"| case (half) | all pixels: best (step) | fixed | {default} | {candidate} |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        everything, best = r["all_pixels"], max(r["all_pixels"])
+        cells = [
+            f"{o['psnr']:.2f} ({o['used'] * r['budget']:.0f})"
+            for o in map(lambda n: outcome(r, n), (default, candidate))
+        ]
+        lines.append(
+            f"| {r['case']} ({r['half']}) | {best:.2f} ({everything.index(best) + 1}) | {everything[-1]:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return [*lines, ""]
 
 
@@ -865,12 +937,14 @@ def main() -> None:
     parser.add_argument("--seeds", action="store_true", help="the cases that may fall under the budget, from SEEDS")
     parser.add_argument("--seed", type=int, help="fit every case (held out, all pixels) from this seed into SEEDED")
     parser.add_argument("--variant", help="overrides on the profile, space-separated: fitted into VARIANTS")
+    parser.add_argument("--photo-size", action="store_true", help="PHOTO_CASES, every detector with the hand-back")
     parser.add_argument("--again", action="store_true", help="fit the held-out fits again (new VALIDATION detectors)")
     parser.add_argument("--analyse", action="store_true", help="only analyse the saved traces")
     args = parser.parse_args()
     output, traces = HERE / "stopping_all_pixels.md", HERE / "stopping_all_pixels_traces.json"
     variants = json.loads(VARIANTS.read_text()) if VARIANTS.is_file() else []
     seeded = json.loads(SEEDED.read_text()) if SEEDED.is_file() else []
+    photo_size = json.loads(PHOTO_SIZE.read_text()) if PHOTO_SIZE.is_file() else []
     command = "python experiments/stopping_all_pixels.py [--fraction F]"
     minutes = None
     done = json.loads(traces.read_text()) if traces.is_file() else []
@@ -878,7 +952,10 @@ def main() -> None:
         started = time.perf_counter()
         names = args.cases.split(",") if args.cases else list(CASES)
         fitted = {r["case"]: r for r in done}
-        if args.variant:
+        if args.photo_size:
+            fitted_photos = {r["case"] for r in photo_size}
+            work, todo = run_case, [(name, HANDING_BACK, True) for name in PHOTO_CASES if name not in fitted_photos]
+        elif args.variant:
             work, todo = run_case, [(name, "auto", True, args.variant) for name in names]
             todo = [job for job in todo if (job[0], args.variant) not in {(v["case"], v["variant"]) for v in variants}]
         elif args.seed is not None:  # a new case and seed: held out at `auto` and on all pixels; else a new fraction
@@ -917,6 +994,10 @@ def main() -> None:
             ]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             for result in pool.imap_unordered(work, todo):
+                if args.photo_size:
+                    photo_size.append(result)
+                    PHOTO_SIZE.write_text(json.dumps(photo_size))
+                    continue
                 if args.seed is not None:
                     same = [r for r in seeded if r["seed"] == args.seed]
                     seeded = [r for r in seeded if r["seed"] != args.seed] + merged(same, result | {"seed": args.seed})
@@ -929,7 +1010,7 @@ def main() -> None:
                 done = merged(done, result)
                 traces.write_text(json.dumps(done))  # what is done so far survives an interruption
         minutes = (time.perf_counter() - started) / 60
-    report = analyse([r for r in done if r["case"] in CASES], minutes, command, variants, seeded)
+    report = analyse([r for r in done if r["case"] in CASES], minutes, command, variants, seeded, photo_size)
     output.write_text(report)
     print(report)
 
