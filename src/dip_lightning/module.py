@@ -18,7 +18,7 @@ from dip_lightning.fitting.metrics import psnr, psnr_from_mse, ssim
 from dip_lightning.fitting.outputs import FitOutputs
 from dip_lightning.physics.physics import Physics
 from dip_lightning.physics.problem import make_problem
-from dip_lightning.priors.inputs import FixedInput
+from dip_lightning.priors.inputs import FixedInput, input_generator
 from dip_lightning.priors.restarts import Restarts
 
 MAX_RESTORES_IN_A_ROW = 50  # backtracking steps undone one after another before the run counts as diverged
@@ -83,7 +83,7 @@ class DeepImagePrior(pl.LightningModule):
             torch.manual_seed(seed)
             priors = [prior(channels=channels) for _ in range(restarts)]
         self.prior = priors[0] if restarts == 1 else Restarts(priors, batched=restarts_batched)
-        generator = torch.Generator().manual_seed(seed)  # the degradation, then z
+        generator = torch.Generator().manual_seed(seed)  # the degradation (z has its own: input_generator)
         problem = make_problem(
             physics,
             image,
@@ -99,7 +99,7 @@ class DeepImagePrior(pl.LightningModule):
         self.photo_format = photo_format if alpha is None else replace(photo_format, alpha=problem.crop(alpha))
         self.register_buffer("observed", problem.observed)
         self.register_buffer("ground_truth", problem.ground_truth)
-        self.prior.prepare(*problem.restored_size, problem.crop, generator, problem.observed)
+        self.prior.prepare(*problem.restored_size, problem.crop, input_generator(seed), problem.observed)
         self.num_params = sum(p.numel() for p in self.prior.parameters())
         self.outputs = FitOutputs(restarts, channels, *problem.restored_size, exp_weight)
         self.register_buffer("fit_weight", None, persistent=False)  # see withhold
