@@ -87,7 +87,6 @@ PHOTO_CASES = {
     "denoise s50 256 baboon": ("report", ["task=denoise", "task.sigma=50"], 3000, "cbm3d9/baboon.png", 256),
 }
 PHOTO_SIZE = HERE / "stopping_all_pixels_photo_size.json"  # the traces of --photo-size's fits
-EVERY_CASE = CASES | PHOTO_CASES
 VAL_PATIENCE = (100, 200, 300)
 VAL_SMOOTHING = (0.03, 0.1)
 VAL_RESOLUTION = (0.0, 0.5, 1.0, 2.0, 3.0)  # standard errors of the paired held-out difference (0: today's rule)
@@ -176,9 +175,14 @@ class Trace(pl.Callback):
         trainer.should_stop = len(self.decisions) == len(self.detectors)
 
 
+def case_of(name: str) -> tuple:
+    """A case of CASES or PHOTO_CASES: (half, overrides, budget, image, crop size)."""
+    return CASES[name] if name in CASES else PHOTO_CASES[name]
+
+
 def photo(name: str) -> list[str]:
     """A case's overrides: its task, the profile, its crop of the image and its budget."""
-    _, overrides, budget, image, size = EVERY_CASE[name]
+    _, overrides, budget, image, size = case_of(name)
     common = [*overrides, PROFILE, "image=file", f"image.source={DATA / image}", f"image.center_crop={size}"]
     return [*common, f"task.num_iter={budget}"]
 
@@ -190,7 +194,7 @@ def run_case(job: tuple) -> dict:
     from dip_lightning.build import build_stopping
 
     name, fraction, all_pixels, *variant = job
-    half, _, budget, _, size = EVERY_CASE[name]
+    half, _, budget, _, size = case_of(name)
     common = [*photo(name), *(variant[0].split() if variant else [])]
     started = time.perf_counter()
     handing_back = fraction == HANDING_BACK  # the hand-back in the Trace, for every detector
@@ -481,7 +485,7 @@ def analyse(
         lines += handing_back_section(results + halves["check"] + seeded, handing_back)
         lines += anchor_section(results + halves["check"] + seeded)
     if photo_size:
-        lines += photo_size_section(photo_size, handing_back)
+        lines += photo_size_section(photo_size, handing_back, results + seeded)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *plain])} (mean gap / worst gap / steps used)"
@@ -673,9 +677,10 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
     return [*lines, ""]
 
 
-def photo_size_section(results: list[dict], rules: list[str]) -> list[str]:
+def photo_size_section(results: list[dict], rules: list[str], crops: list[dict]) -> list[str]:
     """The detectors at the profile's patience and smoothing with the hand-back on PHOTO_CASES (`--photo-size`),
-    per half, chosen on the tune half; per case, the default's and CANDIDATE's answers."""
+    per half, chosen on the tune half, and on it with the tune half of the `crops` (CASES' fits with the
+    hand-back, every seed); per case, the default's, the choice's and CANDIDATE's answers."""
     at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
     at_patience = [rule for rule in at_patience if all(available(r, rule) for r in results)]
     default, candidate = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, CANDIDATE)
@@ -698,21 +703,20 @@ def photo_size_section(results: list[dict], rules: list[str]) -> list[str]:
             cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
         lines.append(f"| {rule} | {' | '.join(cells)} |")
     tune = [r for r in results if r["half"] == "tune"]
+    crops = [r for r in crops if r["half"] == "tune" and HANDING_BACK in r["fits"]]
+    chosen, pooled = choose(tune, at_patience), choose(tune + crops, at_patience)
     lines += [
         "",
-        f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{choose(tune, at_patience)}`.",
-    ]
-    lines += [
+        f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{chosen}`; on it and the crops'",
+        f"tune half together ({len(crops)} more fits, seeds {seeds_of(crops)}): `{pooled}`.",
         "",
-        f"| case (half) | all pixels: best (step) | fixed | {default} | {candidate} |",
-        "|---|---|---|---|---|",
     ]
+    shown = list(dict.fromkeys([default, chosen, pooled, candidate]))
+    lines += ["| case (half) | all pixels: best (step) | fixed | " + " | ".join(shown) + " |"]
+    lines.append("|---|---|---" + "|---" * len(shown) + "|")
     for r in results:
         everything, best = r["all_pixels"], max(r["all_pixels"])
-        cells = [
-            f"{o['psnr']:.2f} ({o['used'] * r['budget']:.0f})"
-            for o in map(lambda n: outcome(r, n), (default, candidate))
-        ]
+        cells = [f"{o['psnr']:.2f} ({o['used'] * r['budget']:.0f})" for o in (outcome(r, rule) for rule in shown)]
         lines.append(
             f"| {r['case']} ({r['half']}) | {best:.2f} ({everything.index(best) + 1}) | {everything[-1]:.2f} | "
             + " | ".join(cells)
