@@ -24,6 +24,7 @@ traces (stopping_all_pixels_traces.json); each fraction's fits are added to the 
     python experiments/stopping_all_pixels.py --seed 1       # every case from seed 1 (the choice pools the seeds)
     python experiments/stopping_all_pixels.py [--seed 1] --fraction auto-R300  # every detector with the hand-back
     python experiments/stopping_all_pixels.py --variant "arch.upsample_mode=bilinear" --cases NAME,...  # a variant
+    python experiments/stopping_all_pixels.py --photo-size   # PHOTO_CASES: 256 px, the task's budget, every detector
     python experiments/stopping_all_pixels.py --analyse                                          # analyse
 """
 
@@ -77,7 +78,7 @@ CASES = {
 }
 # The same detectors at a photo's size (`--photo-size`): the denoising cases of experiments/benchmarks/fast_profile.py
 # at 256 px with the task's own budget, as a user's photo runs (sigma 50 with the default input noise, as there); the
-# crops above are 64-160 px with 1,800 steps, and a rule chosen on them ran a 256 px photo to its budget (CANDIDATE)
+# crops above are 64-160 px with 1,800 steps
 PHOTO_CASES = {
     "denoise s10 256 classic house": ("tune", ["task=denoise", "task.sigma=10"], 3000, "classic/house.png", 256),
     "denoise s25 256 Set14 barbara": ("tune", ["task=denoise"], 3000, "Set14/barbara.png", 256),
@@ -104,11 +105,11 @@ REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 # decides nothing after it (the answer is the last step's), so they are the same fits with today's 0.1.
 HAND_BACK = (300,)
 PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/fast_profile.md): choices here keep it
-DEFAULT = (PATIENCE, 0.1, 0.0)  # today's default on a photo (conf/profile_stopping/fast_auto.yaml)
-# chosen on the tune half of every detector with the hand-back over five seeds (`--seed N --fraction auto-R300`),
-# 2026-12-05, and not adopted: on a 256 px photo of experiments/benchmarks/fast_profile.md's report half it ran to the
-# budget, 1.0 dB under the default's answer in 2.1 times its time
-CANDIDATE = (PATIENCE, 0.1, 0.5, 0.3)
+# today's default on a photo (conf/profile_stopping/fast_auto.yaml): chosen on the tune half of every detector with the
+# hand-back over five seeds (`--seed N --fraction auto-R300`), and on it with --photo-size's tune half, 2026-12-05
+DEFAULT = (PATIENCE, 0.1, 0.5, 0.3)
+# the default before: the rule the `--refit`, `--hand-back`, `--seeds` and `--variant` fits were run and chosen with
+PREVIOUS = (PATIENCE, 0.1, 0.0)
 SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under the budget (may_fall_under_budget)
 HANDING_BACK = f"auto-R{max(HAND_BACK)}"  # `--fraction auto-R300`: fraction=auto, every detector with the hand-back
 # the average kept at the output's kept step + a lag (the issue's "output's kept step as an anchor for the average"),
@@ -247,14 +248,14 @@ class Restore(pl.Callback):
 
 
 def run_refit(name: str) -> dict:
-    """A case fitted as the default fits it (held-out validation, patience and smoothing of DEFAULT, FRACTION
+    """A case fitted as the default fits it (held-out validation, patience and smoothing of PREVIOUS, FRACTION
     held out) to its stop; then a refit on all pixels from the weights, optimiser state and average of the
     step the average was kept at, for REFIT_STEPS steps, the average going on from the kept one."""
     torch.set_num_threads(1)
     from dip_lightning.build import build_stopping
     from dip_lightning.hardware.precision import resolve_precision
 
-    patience, smoothing, _ = DEFAULT
+    patience, smoothing, _ = PREVIOUS
     rule = ["stopping=validation", f"stopping.patience={patience}", f"stopping.smoothing={smoothing}"]
     cfg = config([*photo(name), *rule, f"stopping.held_out.fraction={FRACTION}"])
     started = time.perf_counter()
@@ -282,12 +283,12 @@ def run_refit(name: str) -> dict:
 
 
 def default_run(name: str, steps: int, seed: int = 0) -> dict:
-    """A case fitted as a run on a photo fits it (profile=fast's held-out validation with DEFAULT's detector, the
+    """A case fitted as a run on a photo fits it (profile=fast's held-out validation with PREVIOUS's detector, the
     profile's fraction) with `stopping.hand_back` = `steps`, from `seed`: the rule itself,
     the fit built as a run builds it. Its average's PSNR every step, the step the average was kept at, the steps run."""
     from dip_lightning.build import build_stopping
 
-    _, smoothing, resolution = DEFAULT
+    _, smoothing, resolution = PREVIOUS
     rule = ["stopping=validation", f"stopping.smoothing={smoothing}", f"stopping.resolution={resolution}"]
     rule += ["++stopping.patience_growth=0", f"++stopping.hand_back={steps}"]
     cfg = config([*photo(name), f"seed={seed}", *rule])
@@ -327,14 +328,14 @@ def hands_back(result: dict) -> bool:
     """Whether the default (`fraction=auto`) had not stopped this case HAND_BACK[-1] steps before its budget's
     end in its trace: then a hand-back may change its answer, and the case is run with the rule at every R
     of HAND_BACK (R = 0: its trace, fitted as a run fits it); a case stopped earlier keeps its trace's answer."""
-    used = outcome(result, rule_name("auto", DEFAULT))["used"] * result["budget"]
+    used = outcome(result, rule_name("auto", PREVIOUS))["used"] * result["budget"]
     return used > result["budget"] - max(HAND_BACK)
 
 
 def may_fall_under_budget(result: dict) -> bool:
     """Whether the default's answer may fall under the fixed budget's on this case: it runs into the hand-back's
     steps (`hands_back`), or its trace's answer is under the budget's. --seeds fits these from SEEDS too."""
-    return hands_back(result) or outcome(result, rule_name("auto", DEFAULT))["below_fixed"] > 0
+    return hands_back(result) or outcome(result, rule_name("auto", PREVIOUS))["below_fixed"] > 0
 
 
 def hand_back_answer(result: dict, steps: int) -> tuple[float, float]:
@@ -342,7 +343,7 @@ def hand_back_answer(result: dict, steps: int) -> tuple[float, float]:
     if steps and hands_back(result):
         run = result["hand_back"][str(steps)]
         return run["psnr_avg"][run["kept_avg"] - 1], run.get("steps", len(run["psnr_avg"])) / result["budget"]
-    default = outcome(result, rule_name("auto", DEFAULT))
+    default = outcome(result, rule_name("auto", PREVIOUS))
     return default["psnr"], default["used"]
 
 
@@ -450,11 +451,12 @@ def analyse(
         "  s = smoothing, r = resolution (standard errors of the paired held-out difference).",
         "- The fits are built as a run builds them (train.module_for; a test checks the oracle against a run),",
         "  the held-out ones without the hand-back (`stopping.hand_back=0`: measured on its own below).",
-        f"- Today's default on a photo: `{rule_name(HANDING_BACK, DEFAULT)}`. Without the hand-back, on the tune",
-        f"  half's seeds {seeds_of(pooled)}, the choice at the profile's patience ({PATIENCE}: its speed,",
-        f"  experiments/benchmarks/fast_profile.md) is `{at_patience}`; at any patience: `{best}`. With the",
-        f"  hand-back, every seed: `{rule_name(HANDING_BACK, CANDIDATE)}` (g = patience_growth; the section of that",
-        "  name below), not adopted: a 256 px photo ran to its budget (experiments/benchmarks/fast_profile.md).",
+        f"- Today's default on a photo: `{rule_name(HANDING_BACK, DEFAULT)}` (g = patience_growth), chosen on the",
+        "  tune half of every detector fitted with the hand-back as a run has it, every seed, and on it with the",
+        "  tune half of 256 px photos (the sections of those names below). Before it,",
+        f"  `{rule_name(HANDING_BACK, PREVIOUS)}`; without the hand-back, on the tune half's seeds {seeds_of(pooled)},",
+        f"  the choice at the profile's patience ({PATIENCE}: its speed, experiments/benchmarks/fast_profile.md) is",
+        f"  `{at_patience}`; at any patience: `{best}`.",
         "",
     ]
     if seeded:
@@ -475,7 +477,7 @@ def analyse(
         )
     refitted = [r for r in results if "refit" in r]
     if refitted:
-        lines += refit_section(refitted, rule_name(str(FRACTION), DEFAULT))
+        lines += refit_section(refitted, rule_name(str(FRACTION), PREVIOUS))
     if any("hand_back" in r for r in results):
         lines += hand_back_section(results + halves["check"])
     if any(r.get("seeds") for r in results + halves["check"]):
@@ -506,7 +508,7 @@ def seeds_of(results: list[dict]) -> str:
 def seeded_section(results: list[dict], seeded: list[dict], shown: list[str]) -> list[str]:
     """The `shown` rules over every seed fitted (seed 0: the traces; the others: `--seed`), per half: each
     case from each seed counts once."""
-    seeded = [r for r in seeded if available(r, rule_name("auto", DEFAULT))]  # (the check half's: seed 0 only)
+    seeded = [r for r in seeded if available(r, rule_name("auto", PREVIOUS))]  # (the check half's: seed 0 only)
     lines = [f"## Every seed ({seeds_of([*results, *seeded])}): the choice and the report", ""]
     lines += [
         "Each case fitted from each seed (the seed draws z, the network's weights and the held-out pixels), held",
@@ -607,8 +609,8 @@ def blocking(tune: list[dict], steps: int) -> list[str]:
     again on other bits, such a fit could be handed back after its peak and return the budget's answer."""
     blocked = []
     for r in tune:
-        stop, end = outcome(r, rule_name("auto", DEFAULT))["used"] * r["budget"], r["budget"] - steps
-        if end - DEFAULT[0] < stop <= end:
+        stop, end = outcome(r, rule_name("auto", PREVIOUS))["used"] * r["budget"], r["budget"] - steps
+        if end - PREVIOUS[0] < stop <= end:
             blocked.append(f"{r['case']} stopped at {stop:.0f}, the hand-back step {end}")
     return blocked
 
@@ -666,24 +668,24 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
             runs |= {(r["case"], int(seed)): run for seed, run in r.get("seeds", {}).items()}
             if str(max(HAND_BACK)) in r.get("hand_back", {}):
                 runs[(r["case"], 0)] = r["hand_back"][str(max(HAND_BACK))]
-    default = rule_name(HANDING_BACK, DEFAULT)
-    lines += ["The default here beside a run of it (the same case and seed, fitted apart):", ""]
+    previous = rule_name(HANDING_BACK, PREVIOUS)  # (the rule the runs ran: the default before)
+    lines += [f"The default before (`{previous}`) here beside a run of it (the same case and seed, fitted apart):", ""]
     lines += ["| case | seed | here | the run |", "|---|---|---|---|"]
     for r in results:
         run = runs.get((r["case"], r.get("seed", 0)))
         if run is not None:
             answer = run["psnr_avg"][run["kept_avg"] - 1]
-            lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, default)['psnr']:.2f} | {answer:.2f} |")
+            lines.append(f"| {r['case']} | {r.get('seed', 0)} | {outcome(r, previous)['psnr']:.2f} | {answer:.2f} |")
     return [*lines, ""]
 
 
 def photo_size_section(results: list[dict], rules: list[str], crops: list[dict]) -> list[str]:
     """The detectors at the profile's patience and smoothing with the hand-back on PHOTO_CASES (`--photo-size`),
     per half, chosen on the tune half, and on it with the tune half of the `crops` (CASES' fits with the
-    hand-back, every seed); per case, the default's, the choice's and CANDIDATE's answers."""
+    hand-back, every seed); per case, the default's, the choice's and the rule's before it (PREVIOUS)."""
     at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
     at_patience = [rule for rule in at_patience if all(available(r, rule) for r in results)]
-    default, candidate = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, CANDIDATE)
+    default, previous = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, PREVIOUS)
     machines = sorted({r["machine"] for r in results})
     lines = ["## At a photo's size: 256 px, the task's budget (`--photo-size`, seed 0)", ""]
     lines += [
@@ -711,7 +713,7 @@ def photo_size_section(results: list[dict], rules: list[str], crops: list[dict])
         f"tune half together ({len(crops)} more fits, seeds {seeds_of(crops)}): `{pooled}`.",
         "",
     ]
-    shown = list(dict.fromkeys([default, chosen, pooled, candidate]))
+    shown = list(dict.fromkeys([default, chosen, pooled, previous]))
     lines += ["| case (half) | all pixels: best (step) | fixed | " + " | ".join(shown) + " |"]
     lines.append("|---|---|---" + "|---" * len(shown) + "|")
     for r in results:
@@ -729,7 +731,7 @@ def anchored(result: dict, lag: int | None) -> dict:
     """The default with the hand-back (`--fraction auto-R300`) on a case, its average kept `lag` steps after its
     output's kept step (or at its last step, if it stopped sooner; None: always its last step), as `outcome`
     scores an answer: gap and below fixed."""
-    kept_output, used, _ = result["fits"][HANDING_BACK]["decisions"][key_name(DEFAULT)]
+    kept_output, used, _ = result["fits"][HANDING_BACK]["decisions"][key_name(PREVIOUS)]
     step = used if lag is None else min(kept_output + lag, used)
     answer, everything = result["fits"][HANDING_BACK]["psnr_avg"][step - 1], result["all_pixels"]
     return {"gap": max(everything) - answer, "below_fixed": everything[-1] - answer}
@@ -754,7 +756,7 @@ def anchor_section(results: list[dict]) -> list[str]:
         "|---|---|---|---|",
     ]
 
-    default = rule_name(HANDING_BACK, DEFAULT)
+    default = rule_name(HANDING_BACK, PREVIOUS)
     halves = ("tune", "report", "check")
     own = [outcomes_cell([outcome(r, default) for r in cases if r["half"] == half]) for half in halves]
     lines.append(f"| its own lowest held-out error (today) | {' | '.join(own)} |")
@@ -821,9 +823,9 @@ def seeds_section(results: list[dict]) -> list[str]:
 
 
 def variant_section(results: list[dict], variants: list[dict]) -> list[str]:
-    """The default (fraction=auto, DEFAULT's detector, no hand-back) on the profile with one of its settings
+    """The default (fraction=auto, PREVIOUS's detector, no hand-back) on the profile with one of its settings
     changed (`--variant`), against that variant's own all-pixel fit, beside the profile's."""
-    default, profile = rule_name("auto", DEFAULT), {r["case"]: r for r in results}
+    default, profile = rule_name("auto", PREVIOUS), {r["case"]: r for r in results}
     lines = ["## The profile's settings one at a time (`--variant`)", ""]
     lines += [
         "Each variant fits the cases of a half with the profile's settings and the overrides shown, held out as the",
