@@ -89,7 +89,8 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "now rule before": ["++stopping.resolution=0.0", "++stopping.patience_growth=0.0"],  # `now`'s rule, spelled out
     # the same two after 0552517: every run before it drew z from the stream that had made its photo's noise
     # (photo() makes the observation with seed 0, the runs' seed), so the network got the noise as input
-    "own z: now": [],
+    "own z: now": [],  # (run before the profile took the rule: `now`'s rule then)
+    "own z: paper": ["profile=paper"],
     "own z: now r0.5 g0.3": ["++stopping.resolution=0.5", "++stopping.patience_growth=0.3"],
 }
 
