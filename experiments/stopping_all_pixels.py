@@ -248,7 +248,7 @@ class Restore(pl.Callback):
 
 
 def run_refit(name: str) -> dict:
-    """A case fitted as the default fits it (held-out validation, patience and smoothing of PREVIOUS, FRACTION
+    """A case fitted as the default before fitted it (held-out validation, patience and smoothing of PREVIOUS, FRACTION
     held out) to its stop; then a refit on all pixels from the weights, optimiser state and average of the
     step the average was kept at, for REFIT_STEPS steps, the average going on from the kept one."""
     torch.set_num_threads(1)
@@ -283,9 +283,10 @@ def run_refit(name: str) -> dict:
 
 
 def default_run(name: str, steps: int, seed: int = 0) -> dict:
-    """A case fitted as a run on a photo fits it (profile=fast's held-out validation with PREVIOUS's detector, the
-    profile's fraction) with `stopping.hand_back` = `steps`, from `seed`: the rule itself,
-    the fit built as a run builds it. Its average's PSNR every step, the step the average was kept at, the steps run."""
+    """A case fitted as a run on a photo fitted it before 2026-12-05 (profile=fast's held-out validation with
+    PREVIOUS's detector, the profile's fraction) with `stopping.hand_back` = `steps`, from `seed`: the rule
+    itself, the fit built as a run builds it. Its average's PSNR every step, the step the average was kept at,
+    the steps run."""
     from dip_lightning.build import build_stopping
 
     _, smoothing, resolution = PREVIOUS
@@ -325,9 +326,10 @@ def machine() -> str:
 
 
 def hands_back(result: dict) -> bool:
-    """Whether the default (`fraction=auto`) had not stopped this case HAND_BACK[-1] steps before its budget's
-    end in its trace: then a hand-back may change its answer, and the case is run with the rule at every R
-    of HAND_BACK (R = 0: its trace, fitted as a run fits it); a case stopped earlier keeps its trace's answer."""
+    """Whether the default before (`fraction=auto`, PREVIOUS) had not stopped this case HAND_BACK[-1] steps
+    before its budget's end in its trace: then a hand-back may change its answer, and the case is run with the
+    rule at every R of HAND_BACK (R = 0: its trace, fitted as a run fits it); a case stopped earlier keeps its
+    trace's answer."""
     used = outcome(result, rule_name("auto", PREVIOUS))["used"] * result["budget"]
     return used > result["budget"] - max(HAND_BACK)
 
