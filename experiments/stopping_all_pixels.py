@@ -635,6 +635,18 @@ def outcomes_cell(outcomes: list[dict]) -> str:
     )
 
 
+def rule_row(results: list[dict], rule: str, halves: tuple[str, ...]) -> str:
+    """A table row: the rule's answers per half (`outcomes_cell` and the steps used; - where none has its fit)."""
+    cells = []
+    for half in halves:
+        outcomes = [outcome(r, rule) for r in results if r["half"] == half and available(r, rule)]
+        if not outcomes:
+            cells.append("-")
+            continue
+        cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
+    return f"| {rule} | {' | '.join(cells)} |"
+
+
 def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
     """Every detector at the profile's patience as a run has it, with the hand-back (`--fraction auto-R300`), over
     every seed fitted, per half; the choice among them on the tune half; and the default's answers beside the
@@ -653,15 +665,7 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
         "| rule | tune | report | check (after the choice) |",
         "|---|---|---|---|",
     ]
-    for rule in at_patience:
-        cells = []
-        for half in ("tune", "report", "check"):
-            outcomes = [outcome(r, rule) for r in results if r["half"] == half and available(r, rule)]
-            if not outcomes:
-                cells.append("-")
-                continue
-            cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
-        lines.append(f"| {rule} | {' | '.join(cells)} |")
+    lines += [rule_row(results, rule, ("tune", "report", "check")) for rule in at_patience]
     chosen = choose(tune, at_patience)
     lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{chosen}`.", ""]
     runs = {}  # (case, seed) -> a run of the default with the hand-back: `--hand-back` (seed 0), `--seeds`
@@ -700,12 +704,7 @@ def photo_size_section(results: list[dict], rules: list[str], crops: list[dict])
         "| rule | tune | report |",
         "|---|---|---|",
     ]
-    for rule in at_patience:
-        cells = []
-        for half in ("tune", "report"):
-            outcomes = [outcome(r, rule) for r in results if r["half"] == half]
-            cells.append(f"{outcomes_cell(outcomes)} / {statistics.fmean(o['used'] for o in outcomes) * 100:.0f} %")
-        lines.append(f"| {rule} | {' | '.join(cells)} |")
+    lines += [rule_row(results, rule, ("tune", "report")) for rule in at_patience]
     tune = [r for r in results if r["half"] == "tune"]
     crops = [r for r in crops if r["half"] == "tune" and HANDING_BACK in r["fits"]]
     chosen, pooled = choose(tune, at_patience), choose(tune + crops, at_patience)
