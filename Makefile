@@ -38,7 +38,7 @@ test-cluster: install ## sweeps on a real SLURM and Ray cluster started here (ro
 bench: install ## the benchmark suite: speed, precision, FLOPs, memory (experiments/benchmarks/suite.md; about 80 minutes)
 	$(BIN)/python experiments/benchmarks/suite.py
 
-bench-stopping: install ## the stopping rules against the fixed budget and the all-pixel fit's peak on ../shared/data (experiments/stopping_benchmark.md, stopping_all_pixels.md; about 7 hours alone)
+bench-stopping: install ## the stopping rules against the fixed budget and the all-pixel fit's peak on ../shared/data (experiments/stopping_benchmark.md, stopping_all_pixels.md, fixed_budget_spread.md; about 8 hours alone)
 	$(BIN)/python experiments/stopping_benchmark.py
 	$(BIN)/python experiments/stopping_all_pixels.py
 	$(BIN)/python experiments/stopping_all_pixels.py --fraction 0.02
@@ -51,6 +51,7 @@ bench-stopping: install ## the stopping rules against the fixed budget and the a
 	$(BIN)/python experiments/stopping_all_pixels.py --fraction auto-R300
 	$(BIN)/python experiments/stopping_all_pixels.py --seed 1 --fraction auto-R300
 	$(BIN)/python experiments/stopping_all_pixels.py --seed 2 --fraction auto-R300
+	$(BIN)/python experiments/fixed_budget_spread.py
 
 paper-mini: install ## the paper presets on 128 px crops, the noisy ones to their stopping rule: about 90 minutes on 2 cores alone (experiments/RESULTS.md, experiments/figures/)
 	$(BIN)/python experiments/paper_mini.py
