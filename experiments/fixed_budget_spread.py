@@ -63,7 +63,12 @@ TOLERANCE = 0.1  # dB: "below fixed" counts a fit more than this under (stopping
 def photo(name: str) -> tuple[list[str], Path, Path]:
     """The case's task overrides, and its clean crop and seed-0 observation as PNG files (made once)."""
     _, overrides, _, image, size = CASES[name]
-    folder = WORK / name.replace(" ", "_")
+    return overrides, *photo_files(overrides, image, size, WORK / name.replace(" ", "_"))
+
+
+def photo_files(overrides: list[str], image: str, size: int, folder: Path) -> tuple[Path, Path]:
+    """A centre crop of a ../shared/data image and its seed-0 observation under the task `overrides`, saved in
+    `folder` as PNG files (made once): a user's photo and its ground truth."""
     clean, observed = folder / "clean.png", folder / "observed.png"
     if not observed.is_file():
         from dip_lightning.build import build_problem
@@ -74,7 +79,7 @@ def photo(name: str) -> tuple[list[str], Path, Path]:
         with composed([*overrides, "image=file", f"image.source={clean}", "image.max_size=null", "seed=0"]) as cfg:
             _, problem = build_problem(cfg)
         save_png(problem.observed[0].clamp(0, 1), observed)
-    return overrides, clean, observed
+    return clean, observed
 
 
 def run_fit(job: tuple[str, int, str]) -> dict:
