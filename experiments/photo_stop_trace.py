@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixed_budget_spread import photo_files  # noqa: E402
-from stopping_all_pixels import DEFAULT, PREVIOUS, PROFILE, Trace, key_name, machine  # noqa: E402
+from stopping_all_pixels import DEFAULT, NO_RESOLUTION, PREVIOUS, PROFILE, Trace, key_name, machine  # noqa: E402
 from stopping_benchmark import config, fit  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ RESULTS = HERE / "photo_stop_trace.json"
 TASK = ["task=denoise", "task.sigma=50"]  # fast_profile.py's sigma 50: the default input noise
 IMAGE, SIZE, BUDGET = "cbm3d9/peppers.png", 128, 1800  # the peaks are before step 600
 SEEDS = (0, 1, 2, 3)
-SHOWN = [DEFAULT, (100, 0.1, 0.0, 0.3), PREVIOUS, (100, 0.1, 1.0)]  # today's, without the resolution, before
+SHOWN = [DEFAULT, NO_RESOLUTION, PREVIOUS, (100, 0.1, 1.0)]  # today's, without its resolution, before, r1
 
 
 def run_seed(seed: int) -> dict:
