@@ -65,7 +65,8 @@ def analyse() -> None:
     lines = [
         "# Where the default stops on one photo: peppers, 128 px, sigma 50",
         "",
-        f"- Machine: {rows[0]['machine']}, 1 thread per fit, 2 at a time; torch {torch.__version__}; bf16-mixed",
+        f"- Machine: {rows[0]['machine']}, 1 thread per fit, 2 at a time; torch {torch.__version__}; precision:",
+        "  trainer.precision=auto's (bf16-mixed where the CPU has it natively)",
         "- Command: `python experiments/photo_stop_trace.py` (the method: its docstring)",
         "- Each cell: the step the output was kept at / the step the detector stopped / the step the average was kept",
         "  at, and the answer's gap to the all-pixel fit's best average (dB).",

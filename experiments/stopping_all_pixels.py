@@ -692,8 +692,8 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
 
 
 def stop_trace_fits() -> list[dict]:
-    """STOP_TRACE's fits as tune results of `--fraction auto-R300`: every detector stopped there before step 600,
-    long before a hand-back at step 1,500 would have changed its decision (checked)."""
+    """STOP_TRACE's fits as tune results of `--fraction auto-R300`: every detector stopped there long before the
+    hand-back's step would have changed its decision (checked)."""
     fits = []
     for run in json.loads(STOP_TRACE.read_text()) if STOP_TRACE.is_file() else []:
         budget = len(run["all_pixels"])
