@@ -119,7 +119,7 @@ def measure(jobs: int) -> None:
         photo(name)  # made once, before the workers share them
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         for row in pool.imap_unordered(run_fit, todo):
-            RESULTS.write_text(json.dumps([*saved(), row], indent=1))
+            RESULTS.write_text(json.dumps([*saved(), row]))
 
 
 def answers(rows: list[dict], name: str, rule: str) -> dict[int, float]:
