@@ -1,9 +1,11 @@
-"""Where the default stops on one photo, step by step: the 128 px peppers photo at sigma 50 that the fast profile
+"""Where the default stops on 128 px photos at sigma 50, step by step. First the peppers photo that the fast profile
 answered 0.66 dB under profile=paper (experiments/benchmarks/fast_profile.md, tune half, its own run stopped at
-step 325, the paper profile's at 593). Was it the stop, and would another detector have done better?
+step 325, the paper profile's at 593): was it the stop, and would another detector have done better? Then more
+photos at sigma 50, a tune and a report half (PHOTOS: hill is fast_profile.py's report photo), so that a choice
+among the detectors rests on more than one photo.
 
-The photo is made as fast_profile.py makes it (the seed-0 observation of the crop, sigma 50 with the default input
-noise, saved as a PNG) and fitted as `observed=` fits it (profile=fast) from SEEDS, each twice, one thread each:
+Each photo is made as fast_profile.py makes it (the seed-0 observation of the crop, sigma 50 with the default
+input noise, saved as a PNG) and fitted as `observed=` fits it (profile=fast) from SEEDS, each twice, one thread:
 - held out as the default holds out (`stopping.held_out.fraction=auto`), with every detector of
   stopping_all_pixels.VALIDATION fed the held-out errors as a run's criterion feeds its own (its Trace): where
   each would have stopped, and the steps it would have kept;
@@ -31,16 +33,30 @@ from stopping_benchmark import config, fit  # noqa: E402
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "photo_stop_trace.json"
 TASK = ["task=denoise", "task.sigma=50"]  # fast_profile.py's sigma 50: the default input noise
-IMAGE, SIZE, BUDGET = "cbm3d9/peppers.png", 128, 1800  # the peaks are before step 600
+SIZE, BUDGET = 128, 1800  # the peaks are before step 600
+PHOTOS = {  # name -> (half, image): the first the photo looked at first; the others at sigma 50 nowhere else
+    "denoise s50 128 peppers": ("tune", "cbm3d9/peppers.png"),
+    "denoise s50 128 Set14 man": ("tune", "Set14/man.png"),
+    "denoise s50 128 Set14 coastguard": ("tune", "Set14/coastguard.png"),
+    "denoise s50 128 hill": ("report", "cbm3d9/hill.png"),
+    "denoise s50 128 Set14 bridge": ("report", "Set14/bridge.png"),
+    "denoise s50 128 F16": ("report", "cbm3d9/F16.png"),
+}
 SEEDS = (0, 1, 2, 3)
 SHOWN = [DEFAULT, NO_RESOLUTION, PREVIOUS, (100, 0.1, 1.0)]  # today's, without its resolution, before, r1
 
 
-def run_seed(seed: int) -> dict:
+def files(name: str) -> tuple[Path, Path]:
+    return photo_files(TASK, PHOTOS[name][1], SIZE, Path("/tmp/photo_stop_trace") / name.replace(" ", "_"))
+
+
+def run_seed(job: tuple[str, int]) -> dict:
+    """A photo's held-out fit with every detector, and its fit on every pixel: job = (photo, seed)."""
     torch.set_num_threads(1)
     from dip_lightning.build import build_stopping
 
-    clean, observed = photo_files(TASK, IMAGE, SIZE, Path("/tmp/photo_stop_trace"))
+    name, seed = job
+    clean, observed = files(name)
     common = [*TASK, PROFILE, f"observed={observed}", f"ground_truth={clean}", f"task.num_iter={BUDGET}"]
     common.append(f"seed={seed}")
     held = ["stopping=validation", "stopping.patience=1000000000", "stopping.held_out.fraction=auto"]
@@ -49,10 +65,11 @@ def run_seed(seed: int) -> dict:
     held_out, everything = Trace(validation), Trace()
     fit(cfg, [validation, held_out])
     fit(config([*common, "stopping=none"]), [everything])
-    print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"{name}, seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     return {
-        "seed": seed, "psnr_avg": held_out.psnr_avg, "decisions": held_out.decisions,
-        "held_out_errors": held_out.held_out_errors, "all_pixels": everything.psnr_avg, "machine": machine(),
+        "photo": name, "half": PHOTOS[name][0], "seed": seed, "machine": machine(),
+        "psnr_avg": held_out.psnr_avg, "decisions": held_out.decisions,
+        "held_out_errors": held_out.held_out_errors, "all_pixels": everything.psnr_avg,
     }  # fmt: skip
 
 
@@ -60,10 +77,15 @@ def saved() -> list[dict]:
     return json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
 
 
+def gap(run: dict, key: tuple) -> float:
+    """The detector's answer's gap to the all-pixel fit's best average."""
+    return max(run["all_pixels"]) - run["psnr_avg"][run["decisions"][key_name(key)][2] - 1]
+
+
 def analyse() -> None:
-    rows = sorted(saved(), key=lambda r: r["seed"])
+    rows = sorted(saved(), key=lambda r: (list(PHOTOS).index(r["photo"]), r["seed"]))
     lines = [
-        "# Where the default stops on one photo: peppers, 128 px, sigma 50",
+        "# Where the default stops on 128 px photos at sigma 50",
         "",
         f"- Machine: {rows[0]['machine']}, 1 thread per fit, 2 at a time; torch {torch.__version__}; precision:",
         "  trainer.precision=auto's (bf16-mixed where the CPU has it natively)",
@@ -71,25 +93,27 @@ def analyse() -> None:
         "- Each cell: the step the output was kept at / the step the detector stopped / the step the average was kept",
         "  at, and the answer's gap to the all-pixel fit's best average (dB).",
         "",
-        "| seed | all pixels: best average (step) | held-out fit: best average (step) | "
+        "| photo (half) | seed | all pixels: best average (step) | held-out fit: best average (step) | "
         + " | ".join(f"`{key_name(key)}`" for key in SHOWN)
         + " |",
-        "|---|---|---|" + "---|" * len(SHOWN),
+        "|---|---|---|---|" + "---|" * len(SHOWN),
     ]
-    gaps = {key: [] for key in SHOWN}
     for r in rows:
         oracle, answers = max(r["all_pixels"]), r["psnr_avg"]
-        cells = []
-        for key in SHOWN:
-            kept, stopped, kept_avg = r["decisions"][key_name(key)]
-            gaps[key].append(oracle - answers[kept_avg - 1])
-            cells.append(f"{kept} / {stopped} / {kept_avg}: {gaps[key][-1]:.2f}")
+        cells = [f"{'{} / {} / {}'.format(*r['decisions'][key_name(key)])}: {gap(r, key):.2f}" for key in SHOWN]
         best = max(answers)
         lines.append(
-            f"| {r['seed']} | {oracle:.2f} ({r['all_pixels'].index(oracle) + 1}) | {best:.2f} "
-            f"({answers.index(best) + 1}) | " + " | ".join(cells) + " |"
+            f"| {r['photo']} ({r['half']}) | {r['seed']} | {oracle:.2f} ({r['all_pixels'].index(oracle) + 1}) | "
+            f"{best:.2f} ({answers.index(best) + 1}) | " + " | ".join(cells) + " |"
         )
-    lines.append("| mean gap | | | " + " | ".join(f"{statistics.mean(g):.2f}" for g in gaps.values()) + " |")
+    lines += ["", "Per half (mean gap / worst gap over its photos and seeds):", ""]
+    lines += ["| rule | " + " | ".join(sorted({r["half"] for r in rows}, reverse=True)) + " |", "|---|---|---|"]
+    for key in SHOWN:
+        cells = []
+        for half in sorted({r["half"] for r in rows}, reverse=True):
+            gaps = [gap(r, key) for r in rows if r["half"] == half]
+            cells.append(f"{statistics.mean(gaps):.2f} / {max(gaps):.2f} ({len(gaps)} fits)")
+        lines.append(f"| `{key_name(key)}` | " + " | ".join(cells) + " |")
     (HERE / "photo_stop_trace.md").write_text("\n".join([*lines, ""]))
     print("\n".join(lines))
 
@@ -98,8 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    todo = [seed for seed in SEEDS if seed not in {r["seed"] for r in saved()}]
-    photo_files(TASK, IMAGE, SIZE, Path("/tmp/photo_stop_trace"))
+    done = {(r["photo"], r["seed"]) for r in saved()}
+    todo = [(name, seed) for name in PHOTOS for seed in SEEDS if (name, seed) not in done]
+    for name in PHOTOS:
+        files(name)  # made once, before the workers share them
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for result in pool.imap_unordered(run_seed, todo):
             RESULTS.write_text(json.dumps([*saved(), result]))

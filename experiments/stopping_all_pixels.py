@@ -88,8 +88,8 @@ PHOTO_CASES = {
     "denoise s50 256 baboon": ("report", ["task=denoise", "task.sigma=50"], 3000, "cbm3d9/baboon.png", 256),
 }
 PHOTO_SIZE = HERE / "stopping_all_pixels_photo_size.json"  # the traces of --photo-size's fits
-# every detector on fast_profile.py's tune photo at sigma 50 (128 px peppers, `observed=`, seeds 0-3), which the
-# profile had answered 0.66 dB under profile=paper: tune fits, written by experiments/photo_stop_trace.py
+# every detector on 128 px photos at sigma 50 (`observed=`, seeds 0-3; a tune and a report half, the first the tune
+# photo fast_profile.py's profile had answered 0.66 dB under profile=paper), written by experiments/photo_stop_trace.py
 STOP_TRACE = HERE / "photo_stop_trace.json"
 VAL_PATIENCE = (100, 200, 300)
 VAL_SMOOTHING = (0.03, 0.1)
@@ -496,6 +496,7 @@ def analyse(
         lines += anchor_section(results + halves["check"] + seeded)
     if photo_size:
         lines += photo_size_section(photo_size, handing_back, results + seeded)
+        lines += sigma_50_section(photo_size, results + seeded, handing_back)
     if variants:
         lines += variant_section(results + halves["check"], variants)
     title = f"## Every setting, seeds {seeds_of([*results, *plain])} (mean gap / worst gap / steps used)"
@@ -692,14 +693,14 @@ def handing_back_section(results: list[dict], rules: list[str]) -> list[str]:
 
 
 def stop_trace_fits() -> list[dict]:
-    """STOP_TRACE's fits as tune results of `--fraction auto-R300`: every detector stopped there long before the
+    """STOP_TRACE's fits as results of `--fraction auto-R300`: every detector stopped there long before the
     hand-back's step would have changed its decision (checked)."""
     fits = []
     for run in json.loads(STOP_TRACE.read_text()) if STOP_TRACE.is_file() else []:
         budget = len(run["all_pixels"])
         assert all(stopped < budget - max(HAND_BACK) for _, stopped, _ in run["decisions"].values())
         held_out = {"psnr_avg": run["psnr_avg"], "decisions": run["decisions"]}
-        case = {"case": f"denoise s50 128 peppers photo seed {run['seed']}", "half": "tune", "budget": budget}
+        case = {"case": f"{run['photo']} photo seed {run['seed']}", "half": run["half"], "budget": budget}
         case |= {"all_pixels": run["all_pixels"], "fits": {HANDING_BACK: held_out}, "machine": run["machine"]}
         fits.append(case)
     return fits
@@ -708,8 +709,7 @@ def stop_trace_fits() -> list[dict]:
 def photo_size_section(results: list[dict], rules: list[str], crops: list[dict]) -> list[str]:
     """The detectors at the profile's patience and smoothing with the hand-back on PHOTO_CASES (`--photo-size`),
     per half, chosen on the tune half, and on it with the tune half of the `crops` (CASES' fits with the
-    hand-back, every seed), and with STOP_TRACE's; per case, the default's, the choices' and the rule's before it
-    (PREVIOUS)."""
+    hand-back, every seed); per case, the default's, the choice's and the rule's before it (PREVIOUS)."""
     at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
     at_patience = [rule for rule in at_patience if all(available(r, rule) for r in results)]
     default, previous = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, PREVIOUS)
@@ -729,29 +729,13 @@ def photo_size_section(results: list[dict], rules: list[str], crops: list[dict])
     tune = [r for r in results if r["half"] == "tune"]
     crops = [r for r in crops if r["half"] == "tune" and HANDING_BACK in r["fits"]]
     chosen, pooled = choose(tune, at_patience), choose(tune + crops, at_patience)
-    traced = stop_trace_fits()
-    with_photo = choose(tune + crops + traced, at_patience)
     lines += [
         "",
         f"Chosen on the tune half (lowest mean gap, then worst gap, then steps): `{chosen}`; on it and the crops'",
-        f"tune half together ({len(crops)} more fits, seeds {seeds_of(crops)}): `{pooled}`; with the {len(traced)}",
-        f"fits of experiments/photo_stop_trace.py added (a 128 px tune photo at sigma 50): `{with_photo}`.",
-        "",
-        "Those tune fits together (mean gap / worst gap / worst below fixed / fits more than 0.1 dB below / steps):",
-        "",
-        "| rule | crops, 256 px and the sigma-50 photo |",
-        "|---|---|",
-    ]
-    for rule in dict.fromkeys([default, with_photo, rule_name(HANDING_BACK, NO_RESOLUTION), previous]):
-        lines.append(rule_row(tune + crops + traced, rule, ("tune",)))
-    paired = [outcome(r, with_photo)["gap"] - outcome(r, default)["gap"] for r in tune + crops + traced]
-    lines += [
-        "",
-        f"`{with_photo}` against the default, fit by fit over those {len(paired)}: {statistics.fmean(paired):+.3f} +- "
-        f"{statistics.stdev(paired) / len(paired) ** 0.5:.3f} dB of gap (mean, standard error; negative: lower).",
+        f"tune half together ({len(crops)} more fits, seeds {seeds_of(crops)}): `{pooled}`.",
         "",
     ]
-    shown = list(dict.fromkeys([default, chosen, pooled, with_photo, previous]))
+    shown = list(dict.fromkeys([default, chosen, pooled, previous]))
     lines += ["| case (half) | all pixels: best (step) | fixed | " + " | ".join(shown) + " |"]
     lines.append("|---|---|---" + "|---" * len(shown) + "|")
     for r in results:
@@ -762,6 +746,45 @@ def photo_size_section(results: list[dict], rules: list[str], crops: list[dict])
             + " | ".join(cells)
             + " |"
         )
+    return [*lines, ""]
+
+
+def sigma_50_section(photo_size: list[dict], crops: list[dict], rules: list[str]) -> list[str]:
+    """The detectors at the profile's patience and smoothing on STOP_TRACE's 128 px photos at sigma 50, per half;
+    the choice on every tune fit (the crops' with the hand-back, --photo-size's and these), and the default against
+    it, the report halves beside."""
+    traced = stop_trace_fits()
+    if not traced:
+        return []
+    at_patience = [rule for rule in rules if f" p{PATIENCE} " in rule and " s0.1 " in rule]
+    at_patience = [rule for rule in at_patience if all(available(r, rule) for r in traced)]
+    crops = [r for r in crops if HANDING_BACK in r["fits"]]
+    lines = ["## 128 px photos at sigma 50 (experiments/photo_stop_trace.py, seeds 0-3)", ""]
+    lines += [
+        "Photos at sigma 50 with the default input noise, as `observed=` fits them, every detector (each stopped",
+        "long before a hand-back would have come, checked). Each cell: mean gap / worst gap / worst below fixed /",
+        "fits more than 0.1 dB below fixed / steps used.",
+        "",
+        "| rule | tune | report |",
+        "|---|---|---|",
+    ]
+    lines += [rule_row(traced, rule, ("tune", "report")) for rule in at_patience]
+    tune = [r for r in crops + photo_size + traced if r["half"] == "tune"]
+    chosen, default = choose(tune, at_patience), rule_name(HANDING_BACK, DEFAULT)
+    paired = [outcome(r, chosen)["gap"] - outcome(r, default)["gap"] for r in tune]
+    lines += [
+        "",
+        f"Chosen on every tune fit ({len(tune)}: the crops' over five seeds, the 256 px photos', these): `{chosen}`; "
+        f"against the default fit by fit there {statistics.fmean(paired):+.3f} +- "
+        f"{statistics.stdev(paired) / len(paired) ** 0.5:.3f} dB of gap (mean, standard error; negative: lower).",
+        "",
+        "| rule | every tune fit | crops, report (seeds 0-4) | 256 px, report | sigma 50, report |",
+        "|---|---|---|---|---|",
+    ]
+    groups = {"all tune": tune, "crops report": crops, "256 px report": photo_size, "sigma 50 report": traced}
+    labelled = [r | {"half": label} for label, group in groups.items() for r in group if r["half"] in label]
+    for rule in dict.fromkeys([chosen, default, *(rule_name(HANDING_BACK, key) for key in (NO_RESOLUTION, PREVIOUS))]):
+        lines.append(rule_row(labelled, rule, tuple(groups)))
     return [*lines, ""]
 
 
