@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixed_budget_spread import photo_files  # noqa: E402
-from stopping_all_pixels import DEFAULT, NO_RESOLUTION, PREVIOUS, PROFILE, Trace, key_name, machine  # noqa: E402
+from stopping_all_pixels import DEFAULT, PREVIOUS, PROFILE, RESOLVED, Trace, key_name, machine  # noqa: E402
 from stopping_benchmark import config, fit  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +43,7 @@ PHOTOS = {  # name -> (half, image): the first the photo looked at first; the ot
     "denoise s50 128 F16": ("report", "cbm3d9/F16.png"),
 }
 SEEDS = (0, 1, 2, 3)
-SHOWN = [DEFAULT, NO_RESOLUTION, PREVIOUS, (100, 0.1, 1.0)]  # today's, without its resolution, before, r1
+SHOWN = [DEFAULT, RESOLVED, PREVIOUS, (100, 0.1, 1.0)]  # today's, the two before it, a resolution of 1
 
 
 def files(name: str) -> tuple[Path, Path]:

@@ -108,12 +108,11 @@ REFIT_CHOICES = (0, 25, 50, 100, 200, 300)
 # decides nothing after it (the answer is the last step's), so they are the same fits with today's 0.1.
 HAND_BACK = (300,)
 PATIENCE = 100  # the fast profile's, chosen for speed (experiments/benchmarks/fast_profile.md): choices here keep it
-# today's default on a photo (conf/profile_stopping/fast_auto.yaml): chosen on the tune half of every detector with the
-# hand-back over five seeds (`--seed N --fraction auto-R300`), and on it with --photo-size's tune half, 2026-12-05.
-# With STOP_TRACE's fits added the choice is NO_RESOLUTION by 0.01 dB of mean gap (-0.01 +- 0.04 dB a fit, paired),
-# 0.19 dB worse at its worst: a tie on the mean, left to the worst gap (docs/stopping.md)
-DEFAULT = (PATIENCE, 0.1, 0.5, 0.3)
-NO_RESOLUTION = (PATIENCE, 0.1, 0.0, 0.2)
+# today's default on a photo (conf/profile_stopping/fast_auto.yaml): chosen on every tune fit with the hand-back (the
+# crops' over five seeds, --photo-size's, and STOP_TRACE's sigma-50 photos), 2026-12-05. Before it, RESOLVED (chosen
+# the same day before the sigma-50 photos: its resolution held the average back where its held-out error still fell)
+DEFAULT = (PATIENCE, 0.1, 0.0, 0.2)
+RESOLVED = (PATIENCE, 0.1, 0.5, 0.3)
 # the default before: the rule the `--refit`, `--hand-back`, `--seeds` and `--variant` fits were run and chosen with
 PREVIOUS = (PATIENCE, 0.1, 0.0)
 SEEDS = (1, 2, 3, 4)  # --seeds: other seeds of the cases that may fall under the budget (may_fall_under_budget)
@@ -460,8 +459,9 @@ def analyse(
         "- The fits are built as a run builds them (train.module_for; a test checks the oracle against a run),",
         "  the held-out ones without the hand-back (`stopping.hand_back=0`: measured on its own below).",
         f"- Today's default on a photo: `{rule_name(HANDING_BACK, DEFAULT)}` (g = patience_growth), chosen on the",
-        "  tune half of every detector fitted with the hand-back as a run has it, every seed, and on it with the",
-        "  tune half of 256 px photos (the sections of those names below). Before it,",
+        "  tune half of every detector fitted with the hand-back as a run has it, every seed, with the tune halves",
+        "  of 256 px photos and of 128 px photos at sigma 50 (the sections of those names below). Before it,",
+        f"  `{rule_name(HANDING_BACK, RESOLVED)}` (chosen before the sigma-50 photos), and before that",
         f"  `{rule_name(HANDING_BACK, PREVIOUS)}`; without the hand-back, on the tune half's seeds {seeds_of(pooled)},",
         f"  the choice at the profile's patience ({PATIENCE}: its speed, experiments/benchmarks/fast_profile.md) is",
         f"  `{at_patience}`; at any patience: `{best}`.",
@@ -770,12 +770,16 @@ def sigma_50_section(photo_size: list[dict], crops: list[dict], rules: list[str]
     ]
     lines += [rule_row(traced, rule, ("tune", "report")) for rule in at_patience]
     tune = [r for r in crops + photo_size + traced if r["half"] == "tune"]
-    chosen, default = choose(tune, at_patience), rule_name(HANDING_BACK, DEFAULT)
-    paired = [outcome(r, chosen)["gap"] - outcome(r, default)["gap"] for r in tune]
+    chosen, default, before = (
+        choose(tune, at_patience),
+        rule_name(HANDING_BACK, DEFAULT),
+        rule_name(HANDING_BACK, RESOLVED),
+    )
+    paired = [outcome(r, chosen)["gap"] - outcome(r, before)["gap"] for r in tune]
     lines += [
         "",
         f"Chosen on every tune fit ({len(tune)}: the crops' over five seeds, the 256 px photos', these): `{chosen}`; "
-        f"against the default fit by fit there {statistics.fmean(paired):+.3f} +- "
+        f"against `{before}` (chosen before these photos) fit by fit there {statistics.fmean(paired):+.3f} +- "
         f"{statistics.stdev(paired) / len(paired) ** 0.5:.3f} dB of gap (mean, standard error; negative: lower).",
         "",
         "| rule | every tune fit | crops, report (seeds 0-4) | 256 px, report | sigma 50, report |",
@@ -783,7 +787,7 @@ def sigma_50_section(photo_size: list[dict], crops: list[dict], rules: list[str]
     ]
     groups = {"all tune": tune, "crops report": crops, "256 px report": photo_size, "sigma 50 report": traced}
     labelled = [r | {"half": label} for label, group in groups.items() for r in group if r["half"] in label]
-    for rule in dict.fromkeys([chosen, default, *(rule_name(HANDING_BACK, key) for key in (NO_RESOLUTION, PREVIOUS))]):
+    for rule in dict.fromkeys([chosen, default, before, rule_name(HANDING_BACK, PREVIOUS)]):
         lines.append(rule_row(labelled, rule, tuple(groups)))
     return [*lines, ""]
 
