@@ -92,6 +92,10 @@ SETTINGS = {  # name -> overrides: the candidates tried on the tune half, before
     "own z: now": [],  # (run before the profile took the rule: `now`'s rule then)
     "own z: paper": ["profile=paper"],
     "own z: now r0.5 g0.3": ["++stopping.resolution=0.5", "++stopping.patience_growth=0.3"],
+    # the profile's rule since 2026-12-05 afternoon (growth 0.2, no resolution: experiments/stopping_all_pixels.md,
+    # "128 px photos at sigma 50"), spelled out, beside the paper profile again in the same run
+    "own z: now g0.2": ["++stopping.resolution=0.0", "++stopping.patience_growth=0.2"],
+    "own z: paper again": ["profile=paper"],
 }
 
 # the fast profile as it is now: per task, the setting that is it (summarised as one setting, PROFILE_NOW). The
