@@ -15,7 +15,8 @@ SEEDS (the seed draws z, the network's weights and the held-out pixels; the phot
   and growth 0.2: docs/stopping.md); its answer is the average it keeps;
 - `fixed`: the same on every pixel for the budget (`stopping=none`); its answer is its last average.
 What one fixed fit gives against another of the same photo (another seed) is the spread a user gets from the
-seed alone; the default's shortfall under its own seed's fixed fit is read against it. Writes
+seed alone (stopping_all_pixels.py --seeds saw it on the synthetic cases, where each seed also draws new noise;
+here the photo is one and the same); the default's shortfall under its own seed's fixed fit is read against it. Writes
 fixed_budget_spread.json (each fit as it ends; a rerun skips what is there) and fixed_budget_spread.md.
 
     python experiments/fixed_budget_spread.py [--jobs 2]   # fit what is missing, then analyse

@@ -770,11 +770,8 @@ def sigma_50_section(photo_size: list[dict], crops: list[dict], rules: list[str]
     ]
     lines += [rule_row(traced, rule, ("tune", "report")) for rule in at_patience]
     tune = [r for r in crops + photo_size + traced if r["half"] == "tune"]
-    chosen, default, before = (
-        choose(tune, at_patience),
-        rule_name(HANDING_BACK, DEFAULT),
-        rule_name(HANDING_BACK, RESOLVED),
-    )
+    default, before = rule_name(HANDING_BACK, DEFAULT), rule_name(HANDING_BACK, RESOLVED)
+    chosen = choose(tune, at_patience)
     paired = [outcome(r, chosen)["gap"] - outcome(r, before)["gap"] for r in tune]
     lines += [
         "",
@@ -803,19 +800,20 @@ def anchored(result: dict, lag: int | None) -> dict:
 
 
 def anchor_section(results: list[dict]) -> list[str]:
-    """The default's average kept at its output's kept step + each lag of ANCHOR_LAGS against its own lowest held-out
-    error (today's), over every seed fitted with the hand-back, per half; the lag chosen on the tune half."""
+    """The rule before's (PREVIOUS, the rule these were measured with) average kept at its output's kept step + each
+    lag of ANCHOR_LAGS against its own lowest held-out error, over every seed fitted with the hand-back, per half; the
+    lag chosen on the tune half."""
     cases = [r for r in results if HANDING_BACK in r["fits"]]
     lines = [
         f"## The output's kept step as the average's anchor ({seeds_of(cases)}; read off `--fraction {HANDING_BACK}`)"
     ]
     lines += [
         "",
-        "The default's fits with the hand-back as above, its average kept not at its own lowest held-out error but a",
-        "lag after the step its output was kept at (the output's smoothed held-out error is lowest there; the average",
-        "follows the output with a delay), or at the step it stopped if that came sooner; the last step: the average",
-        "of the step it stopped at. Same fits, same steps; each cell: mean gap / worst gap / worst below fixed / fits",
-        "more than 0.1 dB below fixed.",
+        f"The fits with the hand-back as above, read with the rule before (`{rule_name(HANDING_BACK, PREVIOUS)}`): its",
+        "average kept not at its own lowest held-out error but a lag after the step its output was kept at (the",
+        "output's smoothed held-out error is lowest there; the average follows the output with a delay), or at the",
+        "step it stopped if that came sooner; the last step: the average of the step it stopped at. Same fits, same",
+        "steps; each cell: mean gap / worst gap / worst below fixed / fits more than 0.1 dB below fixed.",
         "",
         "| the average kept at | tune | report | check (after the choice) |",
         "|---|---|---|---|",
@@ -824,7 +822,7 @@ def anchor_section(results: list[dict]) -> list[str]:
     default = rule_name(HANDING_BACK, PREVIOUS)
     halves = ("tune", "report", "check")
     own = [outcomes_cell([outcome(r, default) for r in cases if r["half"] == half]) for half in halves]
-    lines.append(f"| its own lowest held-out error (today) | {' | '.join(own)} |")
+    lines.append(f"| its own lowest held-out error (the rule as it is) | {' | '.join(own)} |")
     scores = {}
     for lag in ANCHOR_LAGS:
         outcomes = {half: [anchored(r, lag) for r in cases if r["half"] == half] for half in halves}
@@ -834,7 +832,7 @@ def anchor_section(results: list[dict]) -> list[str]:
         lines.append(f"| {name} | {' | '.join(outcomes_cell(outcomes[half]) for half in outcomes)} |")
     chosen = min(scores, key=lambda lag: (*scores[lag], lag is None, lag or 0))
     lines += ["", f"Chosen on the tune half (lowest mean gap, then worst gap, then the shortest lag): {chosen}.", ""]
-    lines += ["Its answer against today's, fit by fit (dB, positive: the anchor's higher; mean, standard error):", ""]
+    lines += ["Its answer against the rule's own, fit by fit (dB, positive: the anchor's; mean, standard error):", ""]
     for half in halves:
         gains = [outcome(r, default)["gap"] - anchored(r, chosen)["gap"] for r in cases if r["half"] == half]
         error = statistics.stdev(gains) / len(gains) ** 0.5
